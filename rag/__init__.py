@@ -1,0 +1,33 @@
+"""rag: retrieval-augmented question answering over a local corpus, with exact citations.
+
+Example:
+    >>> import rag
+    >>> rag.build_index("seeds", "index")              # doctest: +SKIP
+    >>> retriever = rag.load_retriever("index")        # doctest: +SKIP
+    >>> retriever.search("Who hosted the dialogue?", k=3)   # doctest: +SKIP
+"""
+
+from rag.config import Settings
+from rag.corpus import read_source
+from rag.errors import RagError
+from rag.index import BuildReport, build_index, load_index
+from rag.records import Answer, Chunk, Citation, Passage, PassageList
+from rag.retrieval import Retriever, load_retriever
+from rag.rewrite import rewrite_query
+
+__all__ = [
+    "Answer",
+    "BuildReport",
+    "Chunk",
+    "Citation",
+    "Passage",
+    "PassageList",
+    "RagError",
+    "Retriever",
+    "Settings",
+    "build_index",
+    "load_index",
+    "load_retriever",
+    "read_source",
+    "rewrite_query",
+]

@@ -1,0 +1,109 @@
+"""The ``rag`` command line: index, search (and, as they land, ask, eval, serve, bench).
+
+Every user-facing error prints one line to stderr and exits with status 1; Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from rag.config import Mode, Settings
+from rag.errors import RagError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Retrieval-augmented question answering with cited passages.")
+out = Console()
+err = Console(stderr=True)
+
+CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory [default: RAG_CORPUS_DIR or seeds].")]
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index directory [default: RAG_INDEX_DIR or index].")]
+KOpt = Annotated[Optional[int], typer.Option("-k", "--k", min=1, max=100, help="Passages to retrieve.")]
+ModeOpt = Annotated[Optional[str], typer.Option("--mode", help="hybrid, dense or bm25.")]
+
+
+def settings_from(**overrides) -> Settings:
+    """Settings from the environment, overridden by the CLI flags that were given."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValueError as exc:
+        raise RagError(f"invalid setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+
+
+def friendly(fn):
+    """Turn RagError into one red line and exit 1; Ctrl-C into exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RagError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def ensure_index(settings: Settings, force: bool = False, quiet: bool = False):
+    """Build (or reuse) the index of ``settings.corpus_dir`` with a progress bar; return the build report."""
+    from rag.index import build_index
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True, disable=quiet) as bar:
+        task = bar.add_task("embedding chunks", total=None)
+        report = build_index(
+            settings.corpus_dir, settings.index_dir, settings, force=force,
+            progress=lambda stage, done, total: bar.update(task, completed=done, total=total),
+        )
+    if report.skipped_files:
+        err.print(f"[yellow]warning:[/yellow] skipped {len(report.skipped_files)} file(s) that are not UTF-8 text: {', '.join(report.skipped_files)}")
+    return report
+
+
+@app.command()
+@friendly
+def index(corpus: CorpusOpt = None, index: IndexOpt = None, force: Annotated[bool, typer.Option("--force", help="Rebuild even if nothing changed.")] = False):
+    """Chunk, embed and index the corpus (skipped when corpus and settings are unchanged)."""
+    settings = settings_from(corpus_dir=corpus, index_dir=index)
+    report = ensure_index(settings, force=force)
+    counts = report.manifest["counts"]
+    verb = "built" if report.built else "up to date, kept"
+    out.print(f"index {verb}: {counts['documents']} document(s), {counts['chunks']} chunks in {settings.index_dir} ({report.manifest['faiss_kind']} FAISS)")
+
+
+@app.command()
+@friendly
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: KOpt = None,
+    mode: ModeOpt = None,
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+):
+    """Show the passages that best match QUERY."""
+    from rag.retrieval import load_retriever
+
+    settings = settings_from(index_dir=index, top_k=k, mode=mode)
+    if not query.strip():
+        raise RagError("the query is empty: give some words to search for")
+    passages = load_retriever(settings.index_dir, settings).search(query)
+    if as_json:
+        sys.stdout.write(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(show_lines=True)
+    for col in ("#", "score", "source", "span", "text"):
+        table.add_column(col, overflow="fold")
+    for i, p in enumerate(passages, 1):
+        table.add_row(str(i), f"{p.score:.4f}", p.source, f"{p.start}-{p.end}", p.text)
+    out.print(table)

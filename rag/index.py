@@ -1,0 +1,249 @@
+"""Build the index on disk and load it back, validated.
+
+Layout: ``index_dir/CURRENT`` names the live build, a folder ``index_dir/build-*`` holding ``manifest.json``,
+``chunks.jsonl``, ``vectors.faiss`` and ``bm25/``. A build is written to a new folder and made live by
+atomically replacing ``CURRENT``, so a crash at any moment leaves the previous index loadable. Nothing is pickled.
+
+Example:
+    >>> report = build_index("seeds", "index")         # doctest: +SKIP
+    >>> load_index("index").manifest["counts"]          # doctest: +SKIP
+    {'documents': 1, 'chunks': 23}
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rag.chunking import Chunker
+from rag.config import Settings
+from rag.corpus import load_corpus
+from rag.embedding import Embedder
+from rag.errors import RagError
+from rag.lexical import BM25Index
+from rag.records import Chunk
+from rag.store import FaissStore
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+FILES = ("manifest.json", "chunks.jsonl", "vectors.faiss", "bm25")
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``, called as the embedding advances."""
+
+
+@dataclass
+class BuildReport:
+    """What ``build_index`` did: ``built`` is False when the index was already up to date."""
+
+    built: bool
+    path: Path
+    manifest: dict
+    skipped_files: list[str]
+
+
+@dataclass
+class Index:
+    """A loaded index: manifest, chunks (list position == chunk id), vector store and BM25."""
+
+    path: Path
+    manifest: dict
+    chunks: list[Chunk]
+    store: FaissStore
+    bm25: BM25Index
+
+
+def _chunker(settings: Settings) -> Chunker:
+    return Chunker(
+        max_sentences=settings.chunk_max_sentences,
+        max_chars=settings.chunk_max_chars,
+        overlap_sentences=settings.chunk_overlap_sentences,
+        hard_max_chars=settings.sentence_hard_max_chars,
+    )
+
+
+def _fingerprint(settings: Settings, files: dict[str, str]) -> dict:
+    """What determines an index's content; an equal fingerprint means a rebuild would change nothing."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "embedding_model": settings.embedding_model,
+        "chunker": asdict(_chunker(settings)),
+        "faiss_kind": settings.faiss_kind,
+        "files": files,
+    }
+
+
+@contextmanager
+def _locked(index_dir: Path) -> Iterator[None]:
+    with open(index_dir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def current_build(index_dir: Path) -> Path | None:
+    """The live build folder, or None when there is no index yet."""
+    pointer = index_dir / POINTER
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    if not name.startswith("build-") or "/" in name or not (index_dir / name).is_dir():
+        raise RagError(f"index pointer {pointer} names no build folder: rebuild with `rag index --force`")
+    return index_dir / name
+
+
+def build_index(
+    corpus_dir: str | Path = "seeds",
+    index_dir: str | Path = "index",
+    settings: Settings | None = None,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Chunk, embed and index every document of ``corpus_dir`` into ``index_dir``; skip if nothing changed."""
+    settings = settings or Settings()
+    corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
+    docs, skipped = load_corpus(corpus_dir)
+    fingerprint = _fingerprint(settings, {d.id: d.sha256 for d in docs})
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(index_dir):
+        live = current_build(index_dir) if (index_dir / POINTER).exists() else None
+        if live and not force:
+            old = _read_manifest(live)
+            if old is not None and old.get("fingerprint") == fingerprint:
+                return BuildReport(False, live, old, skipped)
+        _remove_stale(index_dir, keep=live)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=index_dir))
+        try:
+            manifest = _write_build(tmp, docs, skipped, settings, fingerprint, corpus_dir, progress)
+            final = index_dir / f"build-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
+            os.rename(tmp, final)
+            _fsync_dir(index_dir)
+            pointer_tmp = index_dir / f".{POINTER}.tmp"
+            pointer_tmp.write_text(final.name + "\n", encoding="utf-8")
+            os.replace(pointer_tmp, index_dir / POINTER)
+            _fsync_dir(index_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _remove_stale(index_dir, keep=final)
+    return BuildReport(True, final, manifest, skipped)
+
+
+def _write_build(
+    folder: Path, docs, skipped, settings: Settings, fingerprint: dict, corpus_dir: Path, progress: Progress | None
+) -> dict:
+    chunker = _chunker(settings)
+    chunks: list[Chunk] = []
+    for doc in docs:
+        chunks.extend(chunker.split(doc.id, doc.text, first_id=len(chunks)))
+    if not chunks:
+        raise RagError(f"the documents in {corpus_dir} contain no text to index")
+    embedder = Embedder(settings.embedding_model, settings.batch_size)
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("embedding", done, len(chunks))
+
+    vectors = embedder.encode([c.text for c in chunks], on_batch=advance)
+    kind = None if settings.faiss_kind == "auto" else settings.faiss_kind
+    store = FaissStore.build(vectors, exact_max=settings.faiss_exact_max, kind=kind)
+    store.save(folder / "vectors.faiss")
+    BM25Index.build([c.text for c in chunks]).save(folder / "bm25")
+    with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
+        for c in chunks:
+            fh.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "embedding_model": settings.embedding_model,
+        "embedding_dimension": embedder.dimension,
+        "chunker": fingerprint["chunker"],
+        "faiss_kind": store.kind,
+        "corpus_dir": str(corpus_dir),
+        "files": fingerprint["files"],
+        "skipped_files": skipped,
+        "counts": {"documents": len(docs), "chunks": len(chunks)},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "fingerprint": fingerprint,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+    return manifest
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale(index_dir: Path, keep: Path | None) -> None:
+    """Delete leftovers of earlier or crashed builds (never the live one)."""
+    for path in index_dir.iterdir():
+        if path.is_dir() and path.name.startswith(("build-", ".tmp-build-")) and path != keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _read_manifest(build: Path) -> dict | None:
+    try:
+        return json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def load_index(index_dir: str | Path = "index", settings: Settings | None = None) -> Index:
+    """Load and validate the live build; every problem is a :class:`RagError` naming the file and the fix."""
+    settings = settings or Settings()
+    index_dir = Path(index_dir)
+    fix = "rebuild it with `rag index --force`"
+    build = current_build(index_dir)
+    if build is None:
+        raise RagError(f"no index found in {index_dir}: build one with `rag index --corpus <dir> --index {index_dir}`")
+    for name in FILES:
+        if not (build / name).exists():
+            raise RagError(f"index file missing: {build / name}: {fix}")
+    manifest = _read_manifest(build)
+    if not isinstance(manifest, dict):
+        raise RagError(f"index manifest unreadable: {build / 'manifest.json'}: {fix}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise RagError(
+            f"index format version {manifest.get('format_version')!r} in {build / 'manifest.json'} "
+            f"is not the supported {FORMAT_VERSION}: {fix}"
+        )
+    if manifest.get("embedding_model") != settings.embedding_model:
+        raise RagError(
+            f"index was built with embedding model {manifest.get('embedding_model')!r}, but {settings.embedding_model!r} "
+            f"is configured (RAG_EMBEDDING_MODEL): configure the same model, or {fix}"
+        )
+    try:
+        chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+    except (ValueError, TypeError) as exc:
+        raise RagError(f"index file corrupted: {build / 'chunks.jsonl'} ({exc}): {fix}") from None
+    try:
+        store = FaissStore.load(build / "vectors.faiss", manifest.get("faiss_kind", "flat"))
+    except RuntimeError as exc:
+        raise RagError(f"index file corrupted: {build / 'vectors.faiss'} ({str(exc).splitlines()[0][:120]}): {fix}") from None
+    try:
+        bm25 = BM25Index.load(build / "bm25")
+    except (OSError, ValueError, KeyError) as exc:
+        raise RagError(f"index file corrupted: {build / 'bm25'} ({exc}): {fix}") from None
+    expected = manifest.get("counts", {}).get("chunks")
+    if store.index.d != manifest.get("embedding_dimension"):
+        raise RagError(f"index vectors have dimension {store.index.d}, manifest says {manifest.get('embedding_dimension')}: {fix}")
+    if not (len(chunks) == len(store) == expected == bm25.retriever.scores["num_docs"]):
+        raise RagError(f"index files disagree on the chunk count ({len(chunks)} chunks, {len(store)} vectors, manifest {expected}): {fix}")
+    return Index(build, manifest, chunks, store, bm25)

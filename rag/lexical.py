@@ -1,0 +1,63 @@
+"""BM25 lexical retrieval (bm25s: sparse matrices, no per-query loop over the corpus), stemmed English.
+
+Example:
+    >>> bm25 = BM25Index.build(["the cat sat", "dogs bark loudly"])
+    >>> bm25.search("barking dog", k=1)[1].tolist()
+    [1]
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop-word-free, stemmed tokens of each text."""
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+class BM25Index:
+    """A bm25s index whose document number is the chunk id."""
+
+    def __init__(self, retriever):
+        self.retriever = retriever
+
+    @classmethod
+    def build(cls, texts: list[str], k1: float = 0.9, b: float = 0.4) -> BM25Index:
+        import bm25s
+
+        retriever = bm25s.BM25(k1=k1, b=b)
+        retriever.index(tokenize(texts), show_progress=False)
+        return cls(retriever)
+
+    @classmethod
+    def load(cls, path: Path) -> BM25Index:
+        import bm25s
+
+        return cls(bm25s.BM25.load(str(path), mmap=True, allow_pickle=False))
+
+    def save(self, path: Path) -> None:
+        self.retriever.save(str(path), allow_pickle=False)
+
+    def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and chunk ids of the best ``k`` documents with a positive score, best first."""
+        tokens = tokenize([query])[0]
+        n_docs = int(self.retriever.scores["num_docs"])
+        tokens = [t for t in tokens if t in self.retriever.vocab_dict]
+        if not tokens or n_docs == 0:
+            return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int64)
+        ids, scores = self.retriever.retrieve([tokens], k=min(k, n_docs), show_progress=False, n_threads=1)
+        keep = scores[0] > 0
+        return scores[0][keep], ids[0][keep].astype(np.int64)

@@ -1,0 +1,101 @@
+"""Typed records passed between the stages: chunks, passages, citations and answers."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A span of a source file: ``text == file_text[start:end]``; the paragraph it sits in is ``[para_start, para_end)``."""
+
+    id: int
+    source: str
+    start: int
+    end: int
+    text: str
+    para_start: int
+    para_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved chunk with its score and each retriever's 1-based rank (``None``: not in its candidates)."""
+
+    id: int
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    para_start: int = 0
+    para_end: int = 0
+
+    def to_dict(self) -> dict:
+        """The JSON shape used by the CLI: source, start, end, score, text."""
+        return {"source": self.source, "start": self.start, "end": self.end, "score": round(self.score, 6), "text": self.text}
+
+
+class PassageList(list[Passage]):
+    """A list of passages that renders as a table in Jupyter and converts to pandas."""
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """One row per passage, every field a column."""
+        import pandas as pd
+
+        return pd.DataFrame([asdict(p) for p in self])
+
+    def _repr_html_(self) -> str:
+        head = "<tr><th>#</th><th>score</th><th>source</th><th>span</th><th>text</th></tr>"
+        rows = "".join(
+            f"<tr><td>{i}</td><td>{p.score:.4f}</td><td>{html.escape(p.source)}</td>"
+            f"<td>{p.start}–{p.end}</td><td style='text-align:left'>{html.escape(p.text)}</td></tr>"
+            for i, p in enumerate(self, 1)
+        )
+        return f"<table>{head}{rows}</table>"
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """Marker ``[n]`` in an answer points at ``quote == file_text[start:end]`` of ``source``."""
+
+    n: int
+    source: str
+    start: int
+    end: int
+    quote: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Answer:
+    """What the chain returns: the text with ``[n]`` markers, its citations, and what was searched."""
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    abstained: bool = False
+    rewritten_query: str = ""
+    latency_ms: float = 0.0
+
+    def to_dict(self) -> dict:
+        """The ``rag ask --json`` object."""
+        return {
+            "question": self.question,
+            "rewritten_query": self.rewritten_query,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [p.to_dict() for p in self.passages],
+            "latency_ms": round(self.latency_ms, 2),
+        }

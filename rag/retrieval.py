@@ -1,0 +1,116 @@
+"""Search the index: dense (FAISS), lexical (BM25) or both fused by reciprocal rank fusion.
+
+Example:
+    >>> retriever = load_retriever("index")            # doctest: +SKIP
+    >>> retriever.search("Where was the dialogue held?", k=3)   # doctest: +SKIP
+    [Passage(id=0, source='china-pakistan-strategic-dialogue-2026.txt', start=0, end=389, ...), ...]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+from rag.config import Mode, Settings
+from rag.embedding import Embedder
+from rag.errors import RagError
+from rag.index import Index, load_index
+from rag.records import Chunk, Passage, PassageList
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+class Retriever:
+    """Hybrid retrieval over a loaded :class:`~rag.index.Index`; safe to call from many threads."""
+
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings):
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return self.index.chunks
+
+    def dense(self, query: str, n: int) -> list[tuple[int, float]]:
+        """Chunk ids and cosine similarities of the ``n`` nearest chunks."""
+        scores, ids = self.index.store.search(self.embedder.encode([query]), n)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
+        """Chunk ids and BM25 scores of the ``n`` best-matching chunks."""
+        scores, ids = self.index.bm25.search(query, n)
+        return [(int(i), float(s)) for i, s in zip(ids, scores)]
+
+    def search(self, query: str, k: int | None = None, mode: Mode | None = None) -> PassageList:
+        """The ``k`` best passages for ``query``, best first, never two overlapping spans of one file."""
+        k = k or self.settings.top_k
+        mode = mode or self.settings.mode
+        if mode not in MODES:
+            raise RagError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
+        if not query or not query.strip():
+            raise RagError("the query is empty: type a question or some keywords")
+        n = max(self.settings.candidates, k * 4)
+        dense = self.dense(query, n) if mode != "bm25" else []
+        lexical = self.lexical(query, n) if mode != "dense" else []
+        d_rank = {cid: r for r, (cid, _) in enumerate(dense, 1)}
+        b_rank = {cid: r for r, (cid, _) in enumerate(lexical, 1)}
+        if mode == "hybrid":
+            fused: dict[int, float] = {}
+            for ranks, weight in ((d_rank, self.settings.dense_weight), (b_rank, 1.0)):
+                for cid, r in ranks.items():
+                    fused[cid] = fused.get(cid, 0.0) + weight / (self.settings.rrf_k + r)
+            ranked = sorted(fused.items(), key=lambda x: -x[1])
+        else:
+            ranked = dense or lexical
+        return PassageList(self._passages(ranked, k, d_rank, b_rank))
+
+    def _passages(self, ranked, k: int, d_rank: dict, b_rank: dict) -> list[Passage]:
+        out: list[Passage] = []
+        for cid, score in ranked:
+            c = self.chunks[cid]
+            if any(p.source == c.source and p.start < c.end and c.start < p.end for p in out):
+                continue
+            out.append(Passage(c.id, c.source, c.start, c.end, c.text, score, d_rank.get(cid), b_rank.get(cid), c.para_start, c.para_end))
+            if len(out) == k:
+                break
+        return out
+
+    def as_langchain(self, k: int | None = None, mode: Mode | None = None) -> BaseRetriever:
+        """This retriever as a LangChain ``BaseRetriever``; Documents carry source, start, end and score."""
+        return LangchainRetriever(retriever=self, k=k or self.settings.top_k, mode=mode or self.settings.mode)
+
+
+class LangchainRetriever(BaseRetriever):
+    """LangChain adapter for :class:`Retriever` (use :meth:`Retriever.as_langchain`)."""
+
+    retriever: Any
+    k: int = 5
+    mode: str = "hybrid"
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [
+            Document(
+                page_content=p.text,
+                metadata={"source": p.source, "start": p.start, "end": p.end, "score": p.score, "chunk_id": p.id},
+            )
+            for p in self.retriever.search(query, k=self.k, mode=self.mode)
+        ]
+
+
+def load_retriever(index_dir: str | Path = "index", settings: Settings | None = None) -> Retriever:
+    """Load the index in ``index_dir`` and the configured embedding model; check that they match."""
+    settings = settings or Settings()
+    index = load_index(index_dir, settings)
+    embedder = Embedder(settings.embedding_model, settings.batch_size)
+    if embedder.dimension != index.manifest["embedding_dimension"]:
+        raise RagError(
+            f"the configured embedding model gives {embedder.dimension}-dimensional vectors, the index in {index_dir} "
+            f"holds {index.manifest['embedding_dimension']}: rebuild it with `rag index --force`"
+        )
+    return Retriever(index, embedder, settings)

@@ -1,0 +1,69 @@
+from hypothesis import given, settings, strategies as st
+
+from rag.chunking import Chunker, paragraphs
+from rag.corpus import load_corpus
+from tests.conftest import SEEDS
+
+
+def check_offsets(text: str, chunker: Chunker = Chunker()) -> list:
+    chunks = chunker.split("doc.txt", text)
+    for c in chunks:
+        assert text[c.start : c.end] == c.text
+        assert c.text and c.text == c.text.strip()
+        assert text[c.para_start : c.para_end].find(c.text) >= 0
+        assert c.para_start <= c.start < c.end <= c.para_end
+    return chunks
+
+
+def test_every_seed_chunk_round_trips():
+    docs, skipped = load_corpus(SEEDS)
+    assert docs and not skipped
+    for doc in docs:
+        chunks = check_offsets(doc.text)
+        # every non-space character of the document is in some chunk
+        covered = set()
+        for c in chunks:
+            covered.update(range(c.start, c.end))
+        assert all(i in covered for i, ch in enumerate(doc.text) if not ch.isspace())
+
+
+def test_crlf_unicode_and_blank_lines_keep_exact_offsets():
+    text = "First line “quoted.” Second – dash…\r\n\r\n\r\nPara two’s sentence. Another one!\r\nStill para two?\r\n"
+    chunks = check_offsets(text, Chunker(max_sentences=1))
+    assert [c.text for c in chunks][:2] == ["First line “quoted.”", "Second – dash…"]
+    assert chunks[2].para_start > chunks[1].para_end
+
+
+def test_text_without_blank_lines_has_one_paragraph_per_line():
+    text = "A heading\nA sentence here. And another.\nLast line"
+    assert [text[s:e] for s, e in paragraphs(text)] == ["A heading", "A sentence here. And another.", "Last line"]
+    assert [c.text for c in check_offsets(text)] == ["A heading", "A sentence here. And another.", "Last line"]
+
+
+def test_text_without_sentence_punctuation_is_split_at_spaces_only_when_huge():
+    assert [c.text for c in check_offsets("no punctuation at all here")] == ["no punctuation at all here"]
+    chunks = check_offsets("word " * 1000, Chunker(max_chars=300, hard_max_chars=300))
+    assert len(chunks) > 10 and all(len(c.text) <= 300 for c in chunks)
+
+
+def test_empty_and_blank_files_give_no_chunks():
+    assert check_offsets("") == []
+    assert check_offsets(" \n\r\n\t ") == []
+
+
+def test_sizes_are_respected_and_sentences_never_cut():
+    text = " ".join(f"Sentence number {i} is here." for i in range(30))
+    chunks = check_offsets(text, Chunker(max_sentences=3, max_chars=90))
+    assert all(len(c.text) <= 90 for c in chunks)
+    assert all(c.text.endswith(".") for c in chunks)
+
+
+def test_overlap_repeats_sentences_between_neighbours():
+    chunks = check_offsets("A one. B two. C three. D four. E five.", Chunker(max_sentences=3, overlap_sentences=1))
+    assert [c.text for c in chunks] == ["A one. B two. C three.", "C three. D four. E five."]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(list("ab .!?\n\r\t“”’…—é漢") + ["Mr.", "U.S.", "\n\n", "3.5", "word"]), max_size=120).map("".join))
+def test_offsets_hold_for_arbitrary_text(text):
+    check_offsets(text, Chunker(max_sentences=2, max_chars=80, hard_max_chars=120))

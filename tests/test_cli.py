@@ -1,0 +1,56 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from rag.cli import app
+from tests.conftest import SEEDS
+
+runner = CliRunner()
+
+
+def test_search_json_prints_exact_spans(seed_index):
+    result = runner.invoke(app, ["search", "Karakoram Highway", "-k", "2", "--index", str(seed_index), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == 2 and set(rows[0]) == {"source", "start", "end", "score", "text"}
+    text = (SEEDS / rows[0]["source"]).read_bytes().decode("utf-8")
+    assert text[rows[0]["start"] : rows[0]["end"]] == rows[0]["text"]
+
+
+def test_search_table(seed_index):
+    result = runner.invoke(app, ["search", "Kashmir", "--index", str(seed_index), "-k", "1"])
+    assert result.exit_code == 0 and "Kashmir" in result.stdout
+
+
+def test_errors_are_one_line_and_non_zero(tmp_path, seed_index):
+    for args, needle in [
+        (["search", "x", "--index", str(tmp_path)], "no index found"),
+        (["search", "  ", "--index", str(seed_index)], "query is empty"),
+        (["search", "x", "--index", str(seed_index), "--mode", "fuzzy"], "invalid setting: mode"),
+        (["index", "--corpus", str(tmp_path / "none"), "--index", str(tmp_path / "i")], "corpus directory not found"),
+    ]:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, args
+        assert needle in result.stderr and "Traceback" not in result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_index_command_builds_then_skips(tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    args = ["index", "--corpus", str(corpus), "--index", str(tmp_path / "idx")]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0 and "index built" in first.stdout
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0 and "up to date" in second.stdout
+
+
+def test_console_script_is_installed(seed_index):
+    exe = Path(sys.executable).with_name("rag")
+    proc = subprocess.run([str(exe), "search", "Gwadar", "--index", str(seed_index), "--json", "-k", "1"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Gwadar" in json.loads(proc.stdout)[0]["text"]

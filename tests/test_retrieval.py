@@ -1,0 +1,72 @@
+import pandas as pd
+import pytest
+from langchain_core.retrievers import BaseRetriever
+
+import rag
+from eval.gold import load_gold
+from eval.metrics import first_hit
+from tests.conftest import GOLD, SEEDS
+
+
+@pytest.fixture(scope="module")
+def gold():
+    return load_gold(GOLD, SEEDS)
+
+
+def test_hybrid_finds_evidence_for_paraphrased_questions(retriever, gold):
+    items = [it for it in gold if it.type == "paraphrase"]
+    ranks = [first_hit(it.spans, [p.to_dict() for p in retriever.search(it.question, k=3)]) for it in items]
+    hit_rate = sum(r is not None for r in ranks) / len(ranks)
+    assert hit_rate >= 0.9, [it.question for it, r in zip(items, ranks) if r is None]
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_each_mode_returns_exact_spans(retriever, mode):
+    passages = retriever.search("Gwadar Port", k=4, mode=mode)
+    assert 1 <= len(passages) <= 4
+    text = (SEEDS / passages[0].source).read_bytes().decode("utf-8")
+    for p in passages:
+        assert text[p.start : p.end] == p.text
+    assert "Gwadar" in passages[0].text
+    scores = [p.score for p in passages]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_hybrid_records_both_ranks(retriever):
+    top = retriever.search("Karakoram Highway", k=1)[0]
+    assert top.dense_rank is not None and top.bm25_rank == 1
+
+
+def test_overlapping_chunks_are_not_returned_twice(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(" ".join(f"Fact {i} about the river Indus." for i in range(12)), encoding="utf-8")
+    settings = rag.Settings(chunk_max_sentences=3, chunk_overlap_sentences=2)
+    rag.build_index(corpus, tmp_path / "i", settings)
+    passages = rag.load_retriever(tmp_path / "i", settings).search("river Indus", k=10)
+    spans = sorted((p.start, p.end) for p in passages)
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+
+
+def test_bad_queries_and_modes_are_clear_errors(retriever):
+    with pytest.raises(rag.RagError, match="empty"):
+        retriever.search("   ")
+    with pytest.raises(rag.RagError, match="unknown retrieval mode"):
+        retriever.search("CPEC", mode="fuzzy")
+
+
+def test_langchain_retriever_invoke(retriever):
+    lc = retriever.as_langchain(k=2)
+    assert isinstance(lc, BaseRetriever)
+    docs = lc.invoke("Shanghai Cooperation Organisation chairmanship")
+    assert len(docs) == 2
+    assert {"source", "start", "end", "score"} <= set(docs[0].metadata)
+    assert "Shanghai Cooperation Organisation" in docs[0].page_content
+
+
+def test_passage_list_renders_and_converts(retriever):
+    passages = retriever.search("Kashmir", k=3)
+    html = passages._repr_html_()
+    assert html.startswith("<table>") and html.count("<tr>") == 4 and "Kashmir" in html
+    frame = passages.to_pandas()
+    assert isinstance(frame, pd.DataFrame) and list(frame["start"]) == [p.start for p in passages]
