@@ -7,6 +7,7 @@ Example:
     >>> retriever.search("Who hosted the dialogue?", k=3)   # doctest: +SKIP
 """
 
+from rag.chain import Chain, load_chain
 from rag.config import Settings
 from rag.corpus import read_source
 from rag.errors import RagError
@@ -18,6 +19,7 @@ from rag.rewrite import rewrite_query
 __all__ = [
     "Answer",
     "BuildReport",
+    "Chain",
     "Chunk",
     "Citation",
     "Passage",
@@ -26,6 +28,7 @@ __all__ = [
     "Retriever",
     "Settings",
     "build_index",
+    "load_chain",
     "load_index",
     "load_retriever",
     "read_source",

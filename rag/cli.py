@@ -107,3 +107,59 @@ def search(
     for i, p in enumerate(passages, 1):
         table.add_row(str(i), f"{p.score:.4f}", p.source, f"{p.start}-{p.end}", p.text)
     out.print(table)
+
+
+@app.command()
+@friendly
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about the documents.")],
+    index: IndexOpt = None,
+    k: KOpt = None,
+    mode: ModeOpt = None,
+    answerer: Annotated[str, typer.Option("--answerer", help="extractive (offline) or llm (needs RAG_LLM_PROVIDER).")] = "extractive",
+    history: Annotated[Optional[Path], typer.Option("--history", help='JSON file: a list of {"question", "answer"}.')] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+):
+    """Answer QUESTION with citations that point at exact spans of the source files."""
+    from rag.chain import load_chain
+
+    settings = settings_from(index_dir=index, top_k=k, mode=mode)
+    turns = read_history(history) if history else []
+    answer = load_chain(settings.index_dir, answerer=answerer, settings=settings).ask(question, turns)
+    if as_json:
+        sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        return
+    if answer.rewritten_query != answer.question:
+        out.print(f"[dim]searched for: {answer.rewritten_query}[/dim]", highlight=False)
+    out.print(answer.text, style="yellow" if answer.abstained else None, highlight=False, markup=False)
+    for c in answer.citations:
+        out.print(f"[{c.n}] {c.source}:{c.start}-{c.end}", style="cyan", highlight=False, markup=False)
+    if answer.abstained and answer.passages:
+        out.print("Related reading:", style="dim")
+        for p in answer.passages[:3]:
+            out.print(f"  {p.source}:{p.start}-{p.end}  {p.text[:100]}…", style="dim", highlight=False, markup=False)
+
+
+def read_history(path: Path) -> list[tuple[str, str]]:
+    """Turns from a JSON list of ``{"question", "answer"}``; a clear error for anything else."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [(str(t["question"]), str(t["answer"])) for t in data]
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise RagError(f"cannot read history {path}: expected a JSON list of {{\"question\", \"answer\"}} ({exc})") from None
+
+
+@app.command("eval", add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def eval_(ctx: typer.Context):
+    """Score the system on a gold file or an external benchmark (`rag eval --help` for the options)."""
+    from eval.cli import app as eval_app
+
+    eval_app(ctx.args, prog_name="rag eval")
+
+
+@app.command(add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve(ctx: typer.Context):
+    """Start the chat UI (`rag serve --help` for the options)."""
+    from ui.app import cli as ui_cli
+
+    ui_cli(ctx.args, prog_name="rag serve")

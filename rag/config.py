@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(10, ge=1, description="Reciprocal rank fusion constant.")
     dense_weight: float = Field(1.5, ge=0, description="Weight of the dense ranking in the fusion (BM25 has 1).")
     candidates: int = Field(50, ge=1, description="Candidates each retriever contributes before fusion.")
+    max_question_chars: int = Field(2000, ge=10, description="Longest question accepted, in characters.")
     faiss_kind: Literal["auto", "flat", "hnsw"] = Field("auto", description="FAISS index type; auto picks by size.")
     faiss_exact_max: int = Field(
         50_000, ge=1, description="Up to this many chunks the FAISS index is exact (flat); above it, HNSW."

@@ -51,6 +51,14 @@ class BM25Index:
     def save(self, path: Path) -> None:
         self.retriever.save(str(path), allow_pickle=False)
 
+    def idf(self, token: str) -> float:
+        """BM25 inverse document frequency of a stemmed token (unseen tokens get the highest value)."""
+        n_docs = int(self.retriever.scores["num_docs"])
+        col = self.retriever.vocab_dict.get(token)
+        indptr = self.retriever.scores["indptr"]
+        df = 0 if col is None or col + 1 >= len(indptr) else int(indptr[col + 1] - indptr[col])
+        return float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5)))
+
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and chunk ids of the best ``k`` documents with a positive score, best first."""
         tokens = tokenize([query])[0]
