@@ -31,7 +31,11 @@ from rag.records import Passage
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|thousand|million|billion|dozen|several"
 _PATTERNS = {
-    "date": re.compile(rf"\b(1[5-9]\d\d|20\d\d|{_MONTHS}|last year|this year|next year|since|ago|today|yesterday|century|decade)\b", re.I),
+    "date": re.compile(
+        rf"\b(1[5-9]\d\d|20\d\d|{_MONTHS}|last year|this year|next year|since|ago|today|yesterday|century|decade"
+        r"|(days?|weeks?|months?|years?) (after|before|later|earlier))\b",
+        re.I,
+    ),
     "number": re.compile(rf"(\d|\b({_NUMBER_WORDS})\b)", re.I),
     "duration": re.compile(rf"(\d|\b({_NUMBER_WORDS}|a)\b)[\w\s-]{{0,12}}\b(second|minute|hour|day|week|month|year|decade|km|kilometre|kilometer|mile|metre|meter)s?\b", re.I),
 }
@@ -43,7 +47,8 @@ _TYPE_RULES = (
     (re.compile(r"^\s*who\b|\bwho (is|was|are|were)\b|\bwhose\b|\b(called|named)\b", re.I), "name"),
 )
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*[a-z][\w’'-]*")
-_PLACE = re.compile(r"\b(in|at|from|to|near|of)\s+([A-Z][\w-]+)")
+_PLACE = re.compile(r"\b(in|at|from|near|to)\s+([A-Z][\w-]+)")
+_SPECIFIC = re.compile(r"\b(\d[\d.,]*|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d+(st|nd|rd|th))\b", re.I)
 _ANAPHOR = re.compile(r"^(This|These|That|Those|They|It|Its|Such|Both|Their)\b")
 _MULTI = re.compile(r"\b(and|both|which two|which three|list|name the|what are|what were)\b|,", re.I)
 
@@ -56,13 +61,18 @@ def answer_type(question: str) -> str | None:
     return None
 
 
+def specifics(text: str) -> set[str]:
+    """Numbers and ordinals in ``text`` ("2026", "sixth", "27th"), lower-cased."""
+    return {m.group(0).lower() for m in _SPECIFIC.finditer(text)}
+
+
 def holds_type(kind: str | None, sentence: str, question: str) -> bool:
     """Whether ``sentence`` contains something of ``kind`` that the question does not already say."""
     if kind is None:
         return True
     if kind in _PATTERNS:
         if kind == "number":
-            noun = re.search(r"\bhow many\s+(?:\w+\s+)?(\w+)", question, re.I)
+            noun = re.search(r"\bhow many\s+(\w+(?:\s+\w+)?)", question, re.I)
             if noun and not set(tokenize([noun.group(1)])[0]) <= set(tokenize([sentence])[0]):
                 return False
         return bool(_PATTERNS[kind].search(sentence))
@@ -80,6 +90,7 @@ class Sentence:
     start: int
     end: int
     text: str
+    context_start: int
     passage_rank: int
     dense: float
     overlap: float
@@ -102,12 +113,13 @@ class ExtractiveAnswerer:
 
     embedder: Embedder
     idf: Callable[[str], float] = lambda token: 1.0
-    w_overlap: float = 0.35
-    w_rank: float = 0.1
-    w_type: float = 0.15
-    min_dense: float = 0.30
-    min_score: float = 0.45
-    second_gap: float = 0.08
+    w_overlap: float = 0.2
+    w_rank: float = 0.0
+    w_type: float = 0.1
+    min_dense: float = 0.2
+    min_overlap: float = 0.1
+    second_gap: float = 0.05
+    adjacent_gap: float = 0.05
     max_words: int = 60
     cache_size: int = 4096
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
@@ -151,33 +163,35 @@ class ExtractiveAnswerer:
         kind = answer_type(question)
         rank = {p.id: i for i, p in enumerate(passages, 1)}
         out = []
-        for (p, s, e, _), text, context, d in zip(spans, texts, contexts, dense):
+        for (p, s, e, c), text, context, d in zip(spans, texts, contexts, dense):
             overlap = sum(self.idf(t) for t in q_tokens & set(tokenize([context])[0])) / q_weight
-            typed = holds_type(kind, text, question)
+            typed = holds_type(kind, text, question) and specifics(question) <= specifics(context)
             score = float(d) + self.w_overlap * overlap + self.w_rank / rank[p.id] + self.w_type * typed
-            out.append(Sentence(p.source, s, e, text, rank[p.id], float(d), overlap, typed, score))
+            out.append(Sentence(p.source, s, e, text, c, rank[p.id], float(d), overlap, typed, score))
         return sorted(out, key=lambda x: -x.score)
 
     def run(self, question: str, passages: list[Passage]) -> Extraction:
         """Pick the answer sentences for ``question`` from ``passages`` (best first), or abstain."""
         ranked = self.score(question, passages)
-        if not ranked:
-            return Extraction(True)
-        best = ranked[0]
-        if not best.typed or best.dense < self.min_dense or best.score < self.min_score:
+        best = next((s for s in ranked if s.typed), None)
+        if best is None or (best.dense < self.min_dense and best.overlap < self.min_overlap):
             return Extraction(True, [], ranked)
         chosen = [best]
-        words = len(best.text.split())
-        if _MULTI.search(question):
-            for cand in ranked[1:4]:
-                if cand.score < best.score - self.second_gap or words + len(cand.text.split()) > self.max_words * 1.5:
-                    continue
-                if any(c.source == cand.source and c.start < cand.end and cand.start < c.end for c in chosen):
-                    continue
+        limit = self.max_words * (1.5 if _MULTI.search(question) else 1)
+        for cand in ranked[1:4]:
+            adjacent = cand.source == best.source and (cand.end == best.context_start or best.end == cand.context_start or _between(best, cand))
+            gap = self.adjacent_gap if adjacent else self.second_gap if _MULTI.search(question) else -1.0
+            words = sum(len(c.text.split()) for c in chosen) + len(cand.text.split())
+            if cand.score >= best.score - gap and words <= limit and cand.start != best.start:
                 chosen.append(cand)
-                words += len(cand.text.split())
                 break
         return Extraction(False, sorted(chosen, key=lambda c: (c.source, c.start)), ranked)
+
+
+def _between(a: Sentence, b: Sentence) -> bool:
+    """Whether two sentences of one source are separated by white space only (consecutive)."""
+    first, second = sorted((a, b), key=lambda s: s.start)
+    return 0 <= second.start - first.end <= 2
 
 
 @lru_cache(maxsize=1)

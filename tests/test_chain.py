@@ -1,0 +1,117 @@
+import re
+
+import pytest
+from langchain_core.runnables import Runnable
+
+import rag
+from eval.gold import load_gold
+from rag.answer import answer_type, holds_type
+from rag.rewrite import is_follow_up, rewrite_query
+from tests.conftest import GOLD, SEEDS
+
+
+@pytest.fixture(scope="module")
+def chain(seed_index):
+    return rag.load_chain(seed_index)
+
+
+@pytest.fixture(scope="module")
+def gold():
+    return load_gold(GOLD, SEEDS)
+
+
+def source_text(name: str) -> str:
+    return rag.read_source(SEEDS / name)
+
+
+def test_citations_are_exact_spans_and_match_the_markers(chain, gold):
+    for item in gold:
+        answer = chain.ask(item.question, item.turns)
+        markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+        assert markers == {c.n for c in answer.citations}, item.id
+        for c in answer.citations:
+            assert source_text(c.source)[c.start : c.end] == c.quote, item.id
+        assert answer.abstained == (not answer.citations)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the boiling point of mercury?", "Who won the 2018 football World Cup?", "How many moons does Jupiter have?"],
+)
+def test_clearly_unanswerable_questions_abstain(chain, question):
+    answer = chain.ask(question)
+    assert answer.abstained and not answer.citations
+    assert "do not contain" in answer.text
+    assert answer.passages, "the closest passages are kept as related reading"
+
+
+@pytest.mark.parametrize(
+    ("question", "needle"),
+    [
+        ("Which port will the corridor develop?", "Gwadar Port"),
+        ("In which year did the Taliban return to power?", "2021"),
+        ("Which organisation will Pakistan chair?", "Shanghai Cooperation Organisation"),
+    ],
+)
+def test_answerable_questions_are_answered_with_citations(chain, question, needle):
+    answer = chain.ask(question)
+    assert not answer.abstained and needle in answer.text
+    assert len(answer.text.split()) <= 90
+
+
+def test_follow_up_is_rewritten_with_the_previous_turn(chain):
+    history = [("Which organisation will Pakistan chair?", "The Shanghai Cooperation Organisation, in 2026-2027 [1].")]
+    answer = chain.ask("What does China support it doing?", history)
+    assert answer.rewritten_query.startswith("What does China support it doing?")
+    assert "Shanghai Cooperation Organisation" in answer.rewritten_query and "[1]" not in answer.rewritten_query
+    assert not answer.abstained and "greater role" in answer.text
+
+
+def test_rewrite_rules():
+    assert rewrite_query("Which amendment did Pakistan pass in 2025?", [("a", "b")]) == "Which amendment did Pakistan pass in 2025?"
+    assert is_follow_up("And when?") and is_follow_up("Why is that a worry for them?")
+    assert not is_follow_up("Which constitutional amendment did Pakistan pass in November?")
+    assert rewrite_query("When was it?", None) == "When was it?"
+
+
+def test_answer_types():
+    assert answer_type("When did it start?") == "date" and answer_type("How many ships?") == "number"
+    assert answer_type("Which city hosted it?") == "place" and answer_type("Who chaired it?") == "name"
+    assert holds_type("date", "It began in March 2020.", "When did it begin?")
+    assert not holds_type("number", "Chinese nationals work there.", "How many Chinese nationals work there?")
+    assert holds_type("place", "They met in Lahore.", "Where did they meet?")
+
+
+def test_stream_ends_with_the_same_answer_as_ask(chain):
+    pieces = list(chain.stream("What did the two sides agree about terrorism?"))
+    final = pieces[-1]
+    assert isinstance(final, rag.Answer) and all(isinstance(p, str) for p in pieces[:-1])
+    assert "".join(pieces[:-1]) == final.text
+    asked = chain.ask("What did the two sides agree about terrorism?")
+    assert {**final.to_dict(), "latency_ms": 0} == {**asked.to_dict(), "latency_ms": 0}
+
+
+def test_runnable_invoke(chain):
+    runnable = chain.as_runnable()
+    assert isinstance(runnable, Runnable)
+    answer = runnable.invoke({"question": "Where did the author see police restrictions?", "history": []})
+    assert isinstance(answer, rag.Answer) and "Lahore" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [("", "empty"), ("  \t\n ", "empty"), ("x" * 2001, "limit is 2000"), ("\x00\x07", "empty")],
+)
+def test_bad_questions_are_clear_errors(chain, question, message):
+    with pytest.raises(rag.RagError, match=message):
+        chain.ask(question)
+
+
+def test_control_characters_are_removed(chain):
+    answer = chain.ask("Which\x00 port\x1b will the corridor develop?")
+    assert answer.question == "Which port will the corridor develop?"
+
+
+def test_unknown_answerer_is_a_clear_error(chain):
+    with pytest.raises(rag.RagError, match="unknown answerer"):
+        chain.ask("Gwadar?", answerer="oracle")
