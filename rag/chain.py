@@ -26,7 +26,7 @@ from rag.retrieval import Retriever, load_retriever
 from rag.rewrite import rewrite_query
 
 ABSTAIN_TEXT = "The documents do not contain an answer to this question."
-ANSWERERS = ("extractive",)
+ANSWERERS = ("extractive", "llm")
 History = list[tuple[str, str]]
 
 
@@ -53,12 +53,17 @@ def compose(extraction: Extraction) -> tuple[str, list[Citation]]:
 class Chain:
     """Answers questions with verified citations; safe to call from many threads at once."""
 
-    def __init__(self, retriever: Retriever, answerer: str = "extractive", settings: Settings | None = None):
+    def __init__(self, retriever: Retriever, answerer: str = "extractive", llm=None, settings: Settings | None = None):
         self.retriever = retriever
         self.settings = settings or retriever.settings
         self.extractive = ExtractiveAnswerer(retriever.embedder, idf=retriever.index.bm25.idf)
+        self.llm_answerer = None
+        if answerer == "llm" or llm is not None or self.settings.llm_provider != "none":
+            from rag.llm import LLMAnswerer, make_chat_model
+
+            self.llm_answerer = LLMAnswerer(llm or make_chat_model(self.settings), self.extractive)
         self.answerer = answerer
-        self._check_answerer(answerer)
+        self._use_llm({"answerer": answerer})
         self._runnable = (
             RunnablePassthrough.assign(query=RunnableLambda(self._rewrite, name="rewrite"))
             | RunnablePassthrough.assign(passages=RunnableLambda(self._retrieve, name="retrieve"))
@@ -77,6 +82,14 @@ class Chain:
     def stream(self, question: str, history: History | None = None, **options) -> Iterator[str | Answer]:
         """Yield the answer text in pieces as it is ready, then the final :class:`Answer` (equal to ``ask``'s)."""
         state = self._prepare({"question": question, "history": history or [], **options})
+        if self._use_llm(state):
+            pieces = []
+            for piece in self.llm_answerer.stream(state["query"], state["passages"]):
+                pieces.append(piece)
+                yield piece
+            state["raw"] = "".join(pieces)
+            yield self._answer(state)
+            return
         answer = self._answer(state)
         for piece in re.findall(r"\S+\s*", answer.text):
             yield piece
@@ -92,26 +105,33 @@ class Chain:
     def _rewrite(self, inputs: dict) -> str:
         question = clean_question(inputs["question"], self.settings.max_question_chars)
         history = [(str(q), str(a)) for q, a in inputs.get("history") or []]
+        if history and self._use_llm(inputs):
+            return self.llm_answerer.condense(question, history)
         return rewrite_query(question, history)
 
     def _retrieve(self, inputs: dict) -> list[Passage]:
         return list(self.retriever.search(inputs["query"], k=inputs.get("k"), mode=inputs.get("mode")))
 
-    @staticmethod
-    def _check_answerer(choice: str) -> None:
+    def _use_llm(self, inputs: dict) -> bool:
+        choice = inputs.get("answerer") or self.answerer
         if choice not in ANSWERERS:
             raise RagError(f"unknown answerer {choice!r}: use one of {', '.join(ANSWERERS)}")
+        if choice == "llm" and self.llm_answerer is None:
+            raise RagError("no LLM is configured: set RAG_LLM_PROVIDER (see the README) or use the extractive answerer")
+        return choice == "llm"
 
     def _answer(self, state: dict) -> Answer:
         question = clean_question(state["question"], self.settings.max_question_chars)
-        self._check_answerer(state.get("answerer") or self.answerer)
-        extraction = self.extractive.run(state["query"], state["passages"])
-        (text, citations), abstained = compose(extraction), extraction.abstained
+        if self._use_llm(state):
+            text, citations, abstained = self.llm_answerer.run(state["query"], state["passages"], state.get("raw"))
+        else:
+            extraction = self.extractive.run(state["query"], state["passages"])
+            (text, citations), abstained = compose(extraction), extraction.abstained
         started = state.get("started", time.perf_counter())
         return Answer(question, text, citations, state["passages"], abstained, state["query"], (time.perf_counter() - started) * 1000)
 
 
-def load_chain(index_dir: str | Path = "index", answerer: str = "extractive", settings: Settings | None = None) -> Chain:
-    """Load the index and build a :class:`Chain`."""
+def load_chain(index_dir: str | Path = "index", answerer: str = "extractive", llm=None, settings: Settings | None = None) -> Chain:
+    """Load the index and build a :class:`Chain`; ``llm`` is any LangChain chat model (else the configured one)."""
     settings = settings or Settings()
-    return Chain(load_retriever(index_dir, settings), answerer=answerer, settings=settings)
+    return Chain(load_retriever(index_dir, settings), answerer=answerer, llm=llm, settings=settings)

@@ -116,7 +116,7 @@ def ask(
     index: IndexOpt = None,
     k: KOpt = None,
     mode: ModeOpt = None,
-    answerer: Annotated[str, typer.Option("--answerer", help="The answerer; extractive (offline) is the one available.")] = "extractive",
+    answerer: Annotated[str, typer.Option("--answerer", help="extractive (offline) or llm (needs RAG_LLM_PROVIDER).")] = "extractive",
     history: Annotated[Optional[Path], typer.Option("--history", help='JSON file: a list of {"question", "answer"}.')] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.5, ge=0, description="Weight of the dense ranking in the fusion (BM25 has 1).")
     candidates: int = Field(50, ge=1, description="Candidates each retriever contributes before fusion.")
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted, in characters.")
+    llm_provider: Literal["none", "ollama", "openai", "llamacpp"] = Field(
+        "none", description="LLM back end for the `llm` answerer: ollama, openai (any OpenAI-compatible URL) or llamacpp."
+    )
+    llm_model: str = Field("", description="Model name (ollama/openai) or path to a GGUF file (llamacpp).")
+    llm_base_url: str | None = Field(None, description="Server URL for ollama or an OpenAI-compatible endpoint.")
+    llm_api_key: SecretStr | None = Field(None, description="API key for an OpenAI-compatible endpoint.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the LLM.")
     faiss_kind: Literal["auto", "flat", "hnsw"] = Field("auto", description="FAISS index type; auto picks by size.")
     faiss_exact_max: int = Field(
         50_000, ge=1, description="Up to this many chunks the FAISS index is exact (flat); above it, HNSW."
