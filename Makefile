@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install install-dev
+.PHONY: run test install install-dev chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,16 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
-	$(BIN)/rag index
-	$(BIN)/rag search "What did China and Pakistan agree about the economic corridor?" -k 3
+	$(BIN)/rag serve --corpus seeds --index index --host 127.0.0.1 --port 7860
 
-test: install-dev
+# The browser test drives Debian's Chromium (never a downloaded browser). Install it when it is missing and
+# apt-get is usable (as root, e.g. CI); otherwise say so: the browser test then skips with the reason.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "warning: could not install chromium: the browser test will be skipped"; \
+	else echo "note: chromium is not installed and apt-get is not usable here: the browser test will be skipped"; fi
+
+test: install-dev chromium
 	$(BIN)/python -m pytest

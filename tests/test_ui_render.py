@@ -1,0 +1,110 @@
+"""The chat page's HTML, without a server: citation links, abstentions, the passage inside its paragraph."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import rag
+from tests.conftest import SEEDS
+
+pytest.importorskip("gradio")
+
+from ui import render  # noqa: E402
+from ui.app import ChatService, parse_history  # noqa: E402
+
+SOURCE = "china-pakistan-strategic-dialogue-2026.txt"
+
+
+@pytest.fixture(scope="module")
+def text() -> str:
+    return rag.read_source(SEEDS / SOURCE)
+
+
+@pytest.fixture(scope="module")
+def reader() -> render.SourceReader:
+    return render.SourceReader(SEEDS, read=rag.read_source)
+
+
+def _answer(text: str, start: int, end: int) -> rag.Answer:
+    quote = text[start:end]
+    passage = rag.Passage(7, SOURCE, start, end, quote, 0.5, para_start=0, para_end=len(text))
+    return rag.Answer("q?", f"{quote} [1]", [rag.Citation(1, SOURCE, start, end, quote)], [passage], False, "q?")
+
+
+def test_markers_become_links_to_cards_with_the_quote_in_its_paragraph(text, reader):
+    start = text.index("Gwadar")
+    start = text.rindex(". ", 0, start) + 2
+    end = text.index(".", start) + 1
+    answer = _answer(text, start, end)
+    cards = render.answer_cards(answer, reader)
+    assert [c["key"] for c in cards] == ["c1"]
+    card = cards[0]
+    assert card["exact"] and card["mark"] == text[start:end]
+    assert text[start - len(card["before"]) : start] == card["before"]  # the context is the file's own text
+    assert text[end : end + len(card["after"])] == card["after"]
+    assert 0 < len(card["before"]) <= render.CONTEXT_CHARS and 0 < len(card["after"]) <= render.CONTEXT_CHARS
+
+    message = render.answer_html(3, answer.text, cards=cards)
+    link = re.search(r'<a class="rag-cite" href="#rag-src-3-c1" data-turn="3" data-key="c1"[^>]*>\[1\]</a>', message)
+    assert link, message
+    panel = render.sources_html([{"turn": 3, "question": "Which port?", "cards": cards}])
+    assert 'id="rag-src-3-c1"' in panel and "rag-card active" in panel
+    assert f"characters {start}–{end}" in panel and SOURCE in panel
+    assert f'<mark class="rag-quote">{render.esc(text[start:end])}</mark>' in panel
+
+
+def test_streaming_markers_are_placeholders_and_unknown_markers_stay_text():
+    assert 'rag-pending">[2]<' in render.answer_html(1, "Some text [2]", streaming=True)
+    final = render.answer_html(1, "Some text [2]", cards=[])
+    assert "[2]" in final and "<a " not in final
+
+
+def test_abstention_looks_different_and_lists_related_reading(text, reader):
+    answer = rag.Answer("q?", "The documents do not contain an answer to this question.", [],
+                        [rag.Passage(i, SOURCE, s, s + 100, text[s : s + 100], 0.1, para_start=0, para_end=len(text))
+                         for i, s in enumerate((0, 500, 1000, 1500))], True, "q?")
+    cards = render.answer_cards(answer, reader)
+    assert [c["key"] for c in cards] == ["p1", "p2", "p3"]  # the closest passages, at most three
+    message = render.answer_html(2, answer.text, cards=cards, abstained=True)
+    assert "rag-abstain" in message and "rag-answer" not in message
+    assert "Related reading" in message and message.count('class="rag-cite"') == 3
+
+
+def test_everything_is_escaped():
+    evil = '<img src=x onerror="alert(1)"> [1]'
+    assert "<img" not in render.user_html(evil)
+    assert "<img" not in render.answer_html(1, evil, streaming=True)
+    assert "<img" not in render.error_html(evil)
+    assert "\n\n" not in render.answer_html(1, "one\n\ntwo", streaming=True)  # a blank line would end the HTML block
+
+
+def test_missing_or_changed_source_falls_back_to_the_indexed_text(tmp_path, text):
+    (tmp_path / SOURCE).write_text("completely different text", encoding="utf-8")
+    for reader in (render.SourceReader(tmp_path), render.SourceReader(tmp_path / "none"), render.SourceReader(None)):
+        card = render.card("c1", "[1]", SOURCE, 0, 20, text[:20], reader, (0, len(text)))
+        assert card["exact"] is False and card["mark"] == text[:20] and card["before"] == card["after"] == ""
+        assert "not available" in render.card_html(1, "q", card, [card], True)
+
+
+def test_long_and_empty_questions_are_shown_briefly():
+    long = render.user_html("x" * 5000)
+    assert "5,000 characters" in long and len(long) < 1000
+    assert "(empty message)" in render.user_html("   ")
+
+
+def test_history_parsing():
+    assert parse_history(None) == [] and parse_history([]) == []
+    assert parse_history([{"question": "a", "answer": "b"}, ["c", "d"]]) == [("a", "b"), ("c", "d")]
+    for bad in ("text", [{"question": "only"}], [1]):
+        with pytest.raises(Exception, match="history must be"):
+            parse_history(bad)
+
+
+def test_options_from_the_page_are_validated():
+    service = ChatService.__new__(ChatService)
+    service.answerers, service.default_answerer = ("extractive",), "extractive"
+    assert service.options(3, "bm25", "extractive") == {"k": 3, "mode": "bm25", "answerer": "extractive"}
+    assert service.options("x", "fuzzy", "llm") == {"k": None, "mode": None, "answerer": "extractive"}
+    assert service.options(500)["k"] == 20

@@ -1,0 +1,89 @@
+"""The chat handler in-process (no server): streaming, follow-ups, friendly errors, the LLM answerer."""
+
+from __future__ import annotations
+
+import pytest
+
+import rag
+from tests.conftest import SEEDS
+
+pytest.importorskip("gradio")
+
+from ui.app import ChatService, llm_configured  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def service(retriever) -> ChatService:
+    return ChatService(rag.Chain(retriever), retriever.settings, SEEDS)
+
+
+def run(service: ChatService, message: str, turns=None, answerer="extractive"):
+    """All updates of one turn: lists of (messages, turns, panel, box)."""
+    return list(service.respond(message, turns or [], 5, "hybrid", answerer))
+
+
+def is_skip(value) -> bool:
+    return isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
+
+
+def test_a_turn_streams_then_fills_the_sources_panel(service):
+    updates = run(service, "Which port will the corridor improve?")
+    first, last = updates[0], updates[-1]
+    assert first[0][-1]["role"] == "user" and first[3] == ""  # the question shows at once; the box clears
+    streaming = [u for u in updates[1:-1] if "rag-streaming" in u[0][-1]["content"]]
+    assert len(streaming) >= 2  # the text arrives in pieces
+    messages, turns, panel, _ = last
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert 'class="rag-cite"' in messages[-1]["content"] and "Gwadar" in messages[-1]["content"]
+    assert turns[-1]["ok"] and turns[-1]["cards"] and 'rag-card active' in panel and "Gwadar" in panel
+
+
+def test_a_follow_up_shows_the_rewritten_query(service):
+    turns = run(service, "Where were the talks held?")[-1][1]
+    messages, turns, _, _ = run(service, "When was it?", turns)[-1]
+    assert len(turns) == 2 and "Searched for" in messages[-1]["content"]
+    assert "Searched for" not in messages[1]["content"]
+
+
+def test_over_long_and_empty_messages_get_a_friendly_message(service):
+    long = "why " * 600
+    messages, turns, panel, box = run(service, long)[-1]
+    assert "limit is 2000" in messages[-1]["content"] and "rag-error" in messages[-1]["content"]
+    assert box == long.strip() and not turns[-1]["ok"] and is_skip(panel)  # the text comes back to be shortened
+    messages, turns, _, _ = run(service, "", turns)[-1]
+    assert "empty" in messages[-1]["content"] and len(turns) == 2
+    # failed turns are not history: the next question is not treated as their follow-up
+    messages, turns, _, _ = run(service, "When was it?", turns)[-1]
+    assert "Searched for" not in messages[-1]["content"]
+
+
+def test_an_unexpected_failure_is_a_message_not_a_stack_trace(service, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(service.chain, "stream", broken)
+    messages, turns, _, _ = run(service, "Where were the talks held?")[-1]
+    assert "something went wrong" in messages[-1]["content"] and "boom" not in messages[-1]["content"]
+
+
+def test_abstention_lists_related_reading(service):
+    messages, turns, panel, _ = run(service, "How many billions of dollars has China invested in CPEC so far?")[-1]
+    assert "rag-abstain" in messages[-1]["content"] and "Related reading" in messages[-1]["content"]
+    assert [c["key"] for c in turns[-1]["cards"]] == ["p1", "p2", "p3"] and 'id="rag-src-1-p1"' in panel
+
+
+def test_the_llm_answerer_streams_its_text(retriever):
+    fake = pytest.importorskip("langchain_core.language_models.fake_chat_models")
+    reply = "The sides agreed to optimize the development and operation of Gwadar Port [1]."
+    chain = rag.Chain(retriever, answerer="llm", llm=fake.FakeListChatModel(responses=[reply] * 4))
+    service = ChatService(chain, retriever.settings, SEEDS, ("extractive", "llm"), "extractive")
+    updates = run(service, "Which port will the corridor improve?", answerer="llm")
+    assert any("Gwadar Port" in u[0][-1]["content"] and "rag-streaming" in u[0][-1]["content"] for u in updates[1:-1])
+    messages, turns, _, _ = updates[-1]
+    assert turns[-1]["ok"] and "Gwadar" in messages[-1]["content"] and "rag-error" not in messages[-1]["content"]
+
+
+def test_llm_is_offered_only_when_configured():
+    assert not llm_configured(rag.Settings())
+    assert llm_configured(rag.Settings(llm_provider="ollama")) if "llm_provider" in rag.Settings.model_fields else True

@@ -1,0 +1,345 @@
+"""The chat page: ``rag serve`` starts a Gradio app over one shared :class:`rag.Chain`.
+
+- Chat with streamed answers; citation markers are links that show their passage in the sources panel
+  (the quoted span highlighted inside its paragraph, with the file name and character offsets).
+- Abstentions look different and list the closest passages as related reading; a follow-up shows the query
+  that was actually searched.
+- Each browser session keeps its own history (``gr.State``); answering requests queue with a concurrency limit.
+- ``/ask`` API: ``Client(url).predict(question, history, api_name="/ask")`` returns the ``rag ask --json``
+  object, ``history`` being a list of ``{"question", "answer"}``.
+
+Example:
+    $ rag serve --port 7860 --index index --corpus seeds
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the app never calls home
+
+import logging
+import socket
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import gradio as gr
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+import rag
+from ui import render
+
+log = logging.getLogger("ui")
+err = Console(stderr=True)
+
+MODES = ("hybrid", "dense", "bm25")
+MAX_K = 20
+DEFAULT_CONCURRENCY = 4
+EXAMPLES = (
+    "Where were the talks held?",
+    "What did China and Pakistan agree about the economic corridor?",
+    "Which port will the corridor improve?",
+    "What was said about Kashmir?",
+)
+GENERIC_ERROR = "Sorry, something went wrong while answering. Please try again."
+
+
+def llm_configured(settings: rag.Settings) -> bool:
+    """Whether the settings name an LLM provider (``RAG_LLM_PROVIDER`` other than ``none``)."""
+    provider = getattr(settings, "llm_provider", None) or os.environ.get("RAG_LLM_PROVIDER", "")
+    return str(provider).strip().lower() not in ("", "none")
+
+
+class ChatService:
+    """What the page and the API do, independent of the layout; one chain serves every session."""
+
+    def __init__(self, chain: rag.Chain, settings: rag.Settings, corpus_dir: str | Path | None,
+                 answerers: tuple[str, ...] = ("extractive",), default_answerer: str = "extractive"):
+        self.chain = chain
+        self.settings = settings
+        self.reader = render.SourceReader(corpus_dir, read=rag.read_source)
+        self.answerers = answerers
+        self.default_answerer = default_answerer if default_answerer in answerers else answerers[0]
+
+    # -- options from the settings accordion (never trusted) ------------------------------------------------
+    def options(self, k: Any = None, mode: Any = None, answerer: Any = None) -> dict:
+        try:
+            k = min(max(int(k), 1), MAX_K) if k is not None else None
+        except (TypeError, ValueError):
+            k = None
+        return {
+            "k": k,
+            "mode": mode if mode in MODES else None,
+            "answerer": answerer if answerer in self.answerers else self.default_answerer,
+        }
+
+    # -- the chat ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def messages(turns: list[dict]) -> list[dict]:
+        out = []
+        for t in turns:
+            out.append({"role": "user", "content": t["user_html"]})
+            out.append({"role": "assistant", "content": t["bot_html"]})
+        return out
+
+    def respond(self, message: str | None, turns: list[dict] | None, k=None, mode=None, answerer=None):
+        """Stream one turn: yields ``(chat messages, turns, sources panel, input box)``."""
+        question = message if isinstance(message, str) else ""
+        turns = list(turns or [])
+        number = turns[-1]["turn"] + 1 if turns else 1
+        asked = {"role": "user", "content": render.user_html(question)}
+        shown = self.messages(turns) + [asked]
+        yield shown, gr.skip(), gr.skip(), ""
+        history = [(t["question"], t["answer"]) for t in turns if t["ok"]]
+        text, answer = "", None
+        try:
+            for piece in self.chain.stream(question, history, **self.options(k, mode, answerer)):
+                if isinstance(piece, rag.Answer):
+                    answer = piece
+                    break
+                text += piece
+                bot = render.answer_html(number, text, streaming=True)
+                yield shown + [{"role": "assistant", "content": bot}], gr.skip(), gr.skip(), gr.skip()
+            if answer is None:
+                raise RuntimeError("the chain ended without an answer")
+        except rag.RagError as exc:
+            turns.append(self._failed(number, question, render.friendly_error(exc)))
+            yield self.messages(turns), turns, gr.skip(), question.strip()
+            return
+        except Exception:  # noqa: BLE001 - never a stack trace in the chat; the log has it
+            log.exception("answering %r failed", question[:200])
+            turns.append(self._failed(number, question, GENERIC_ERROR))
+            yield self.messages(turns), turns, gr.skip(), question.strip()
+            return
+        turns.append(self._turn(number, question, answer))
+        yield self.messages(turns), turns, render.sources_html(turns), gr.skip()
+
+    def _turn(self, number: int, question: str, answer: rag.Answer) -> dict:
+        cards = render.answer_cards(answer, self.reader)
+        rewritten = answer.rewritten_query if " ".join(answer.rewritten_query.split()) != " ".join(answer.question.split()) else None
+        bot = render.answer_html(number, answer.text, cards=cards, abstained=answer.abstained, rewritten=rewritten)
+        return {"turn": number, "question": answer.question, "answer": answer.text, "ok": True,
+                "user_html": render.user_html(question), "bot_html": bot, "cards": cards}
+
+    @staticmethod
+    def _failed(number: int, question: str, message: str) -> dict:
+        return {"turn": number, "question": question, "answer": "", "ok": False,
+                "user_html": render.user_html(question), "bot_html": render.error_html(message), "cards": []}
+
+    @staticmethod
+    def new_conversation():
+        return [], [], render.EMPTY_PANEL, ""
+
+    # -- the API ----------------------------------------------------------------------------------------------
+    def ask(self, question: str, history: list | None = None) -> dict:
+        """Answer ``question`` given earlier turns; returns the ``rag ask --json`` object."""
+        turns = parse_history(history)
+        try:
+            return self.chain.ask(question, turns, **self.options()).to_dict()
+        except rag.RagError as exc:
+            raise gr.Error(render.friendly_error(exc), print_exception=False) from None
+        except Exception:  # noqa: BLE001
+            log.exception("/ask failed for %r", str(question)[:200])
+            raise gr.Error(GENERIC_ERROR, print_exception=False) from None
+
+
+def parse_history(history: Any) -> list[tuple[str, str]]:
+    """Turns from a list of ``{"question", "answer"}`` (or ``[question, answer]`` pairs); a gr.Error otherwise."""
+    if history in (None, "", []):
+        return []
+    bad = gr.Error('history must be a list of {"question": ..., "answer": ...} objects', print_exception=False)
+    if not isinstance(history, list):
+        raise bad
+    turns = []
+    for item in history:
+        if isinstance(item, dict) and "question" in item and "answer" in item:
+            turns.append((str(item["question"]), str(item["answer"] or "")))
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            turns.append((str(item[0]), str(item[1] or "")))
+        else:
+            raise bad
+    return turns
+
+
+def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> gr.Blocks:
+    """The page: chat and settings on the left, the sources panel on the right; plus the ``/ask`` endpoint.
+
+    Start it with :func:`launch`, which adds the page's CSS and the citation-click script.
+    """
+    settings = service.settings
+    with gr.Blocks(title="rag-chat: ask the documents", analytics_enabled=False) as demo:
+        turns = gr.State([])
+        gr.Markdown(
+            "## Ask the documents\nEvery answer quotes the corpus. Choose a marker such as **[1]** to see the "
+            "supporting passage, highlighted in its paragraph, in the sources panel.",
+            elem_id="rag-intro",
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=380):
+                chat = gr.Chatbot(
+                    label="Chat", show_label=False, elem_id="rag-chat", height=540, sanitize_html=False, latex_delimiters=[],
+                    feedback_options=None, buttons=["copy"], group_consecutive_messages=False,
+                    examples=[{"text": q} for q in EXAMPLES],
+                    placeholder="**Start with an example** or type your own question below.",
+                )
+                with gr.Row():
+                    box = gr.Textbox(
+                        placeholder="Ask a question about the documents and press Enter",
+                        show_label=False, lines=1, max_lines=6, scale=1, elem_id="rag-input", autofocus=True,
+                    )
+                    ask_btn = gr.Button("Ask", variant="primary", size="md", scale=0, min_width=90, elem_id="rag-ask")
+                    new_btn = gr.Button("New conversation", size="md", scale=0, min_width=190, elem_id="rag-new")
+                with gr.Accordion("Settings", open=False, elem_id="rag-settings"):
+                    k = gr.Slider(1, MAX_K, value=min(settings.top_k, MAX_K), step=1, label="Passages to retrieve")
+                    mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode")
+                    llm_note = "" if "llm" in service.answerers else " (no LLM configured: set RAG_LLM_PROVIDER to add one)"
+                    answerer = gr.Radio(list(service.answerers), value=service.default_answerer,
+                                        label="Answerer", info="extractive quotes the documents; llm writes an answer" + llm_note)
+            with gr.Column(scale=2, min_width=320):
+                gr.Markdown("### Sources")
+                panel = gr.HTML(render.EMPTY_PANEL, elem_id="rag-sources-panel", js_on_load=None)
+
+        outputs = [chat, turns, panel, box]
+        answering = {"concurrency_limit": concurrency, "concurrency_id": "answer", "api_visibility": "private",
+                     "show_progress": "hidden"}
+        gr.on([box.submit, ask_btn.click], service.respond, [box, turns, k, mode, answerer], outputs, **answering)
+
+        def ask_example(selected: gr.SelectData, state, k_, mode_, answerer_):
+            value = selected.value if isinstance(selected.value, dict) else {"text": str(selected.value)}
+            yield from service.respond(value.get("text") or "", state, k_, mode_, answerer_)
+
+        chat.example_select(ask_example, [turns, k, mode, answerer], outputs, **answering)
+        for reset in (new_btn.click, chat.clear):
+            reset(service.new_conversation, None, outputs, api_visibility="private", queue=False, show_progress="hidden")
+
+        def ask(question: str, history: list[dict] | None = None) -> dict:
+            """Answer a question about the documents; history is a list of {"question", "answer"} (oldest first). Returns the `rag ask --json` object."""
+            return service.ask(question, history)
+
+        gr.api(ask, api_name="ask", concurrency_limit=concurrency, concurrency_id="answer")
+    return demo
+
+
+def launch(demo: gr.Blocks, host: str, port: int, *, block: bool = True, quiet: bool = True, max_size: int | None = 256):
+    """Queue and start the server (loopback unless ``host`` says otherwise); returns ``(app, url)``."""
+    demo.queue(max_size=max_size)
+    app, url, _ = demo.launch(
+        server_name=host, server_port=port, share=False, quiet=quiet, prevent_thread_lock=not block,
+        show_error=False, footer_links=["api", "settings"], run_history=False, ssr_mode=False, mcp_server=False,
+        enable_monitoring=False, css=render.CSS, head=render.CLICK_JS,
+    )
+    return app, url
+
+
+# -- the command line: `rag serve` ---------------------------------------------------------------------------
+cli = typer.Typer(add_completion=False, help="Start the chat UI.")
+
+
+def _settings(**overrides) -> rag.Settings:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return rag.Settings(**given)
+    except ValueError as exc:
+        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ["?"], "msg": str(exc)}
+        raise rag.RagError(f"invalid setting: {first['loc'][0]}: {first['msg']}") from None
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail early, before the chain is loaded, when ``host:port`` cannot be bound."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise rag.RagError(f"cannot resolve --host {host}: {exc.strerror or exc}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise rag.RagError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port") from None
+
+
+def _index_exists(index_dir: Path) -> bool:
+    return (index_dir / "CURRENT").is_file()
+
+
+def _build(settings: rag.Settings) -> None:
+    """Build the index of the corpus with a progress bar on stderr."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    err.print(f"building the index of {settings.corpus_dir} in {settings.index_dir} (first run)…", highlight=False, markup=False, soft_wrap=True)
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("embedding chunks", total=None)
+        report = rag.build_index(
+            settings.corpus_dir, settings.index_dir, settings,
+            progress=lambda stage, done, total: bar.update(task, description=stage, completed=done, total=total),
+        )
+    counts = report.manifest.get("counts", {})
+    err.print(f"index built: {counts.get('documents', '?')} document(s), {counts.get('chunks', '?')} chunks", highlight=False, soft_wrap=True)
+    if report.skipped_files:
+        err.print(f"warning: skipped {len(report.skipped_files)} file(s) that are not UTF-8 text: {', '.join(report.skipped_files)}",
+                  highlight=False, markup=False, soft_wrap=True)
+
+
+def make_service(settings: rag.Settings, corpus_dir: Path | None, answerer: str = "extractive") -> ChatService:
+    """Build the index if it is missing, load the chain once, and add the LLM answerer when one is configured."""
+    if not _index_exists(Path(settings.index_dir)):
+        if not Path(settings.corpus_dir).is_dir():
+            raise rag.RagError(f"no index in {settings.index_dir}, and the corpus directory {settings.corpus_dir} to build it from "
+                               "was not found: point --corpus at a folder of .txt or .md files")
+        _build(settings)
+    chain = rag.load_chain(settings.index_dir, settings=settings)
+    answerers: tuple[str, ...] = ("extractive",)
+    if answerer == "llm" or llm_configured(settings):
+        try:
+            chain = rag.Chain(chain.retriever, answerer="llm", settings=settings)
+            answerers = ("extractive", "llm")
+        except (rag.RagError, ImportError) as exc:
+            if answerer == "llm":
+                raise rag.RagError(f"the LLM answerer is not available: {exc}") from None
+            err.print(f"warning: LLM not available, serving the extractive answerer only ({exc})", highlight=False, markup=False, soft_wrap=True)
+    return ChatService(chain, settings, corpus_dir, answerers, answerer)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes the app to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 7860,
+    index: Annotated[Optional[Path], typer.Option("--index", help="Index directory (default: RAG_INDEX_DIR or index).")] = None,
+    corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory, indexed on first run and read to show each passage in its paragraph (default: RAG_CORPUS_DIR or seeds).")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", "--k", min=1, max=MAX_K, help="Default passages per answer (default: RAG_TOP_K or 5).")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="Default retrieval mode: hybrid, dense or bm25 (default: RAG_MODE or hybrid).")] = None,
+    answerer: Annotated[str, typer.Option("--answerer", help="Default answerer: extractive or llm (needs RAG_LLM_PROVIDER).")] = "extractive",
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Answers computed at once; more requests wait in the queue.")] = DEFAULT_CONCURRENCY,
+):
+    """Chat with the documents in the browser: streamed answers, clickable citations, a sources panel."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if answerer not in ("extractive", "llm"):
+            raise rag.RagError(f"unknown answerer {answerer!r}: use extractive or llm")
+        settings = _settings(index_dir=index, corpus_dir=corpus, top_k=k, mode=mode)
+        check_port(host, port)
+        service = make_service(settings, settings.corpus_dir, answerer)
+        demo = build_demo(service, concurrency)
+        _, url = launch(demo, host, port, block=False)
+        err.print(f"rag chat on {url}  (index {settings.index_dir}; Ctrl-C to stop)", highlight=False, markup=False, soft_wrap=True)
+        try:
+            while demo.is_running:
+                time.sleep(0.2)
+        finally:
+            demo.close()
+    except rag.RagError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # e.g. the port is taken
+        err.print(f"[red]error:[/red] cannot start the server on {host}:{port}: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("stopped")
+        raise typer.Exit(130) from None
+
+
+if __name__ == "__main__":
+    cli(prog_name="python -m ui.app")

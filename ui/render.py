@@ -1,0 +1,314 @@
+"""HTML for the chat page: answers with clickable citation markers, abstentions, errors and the sources panel.
+
+Nothing here imports Gradio, so the rendering is tested on its own. Every piece of text from the corpus or
+the user is HTML-escaped; the only markup is ours.
+
+A citation marker ``[n]`` becomes ``<a class="rag-cite" data-turn=T data-key=cN>``; the sources panel holds
+one card per citation (or, for an abstention, per related passage) with the id ``rag-src-T-cN``. A click on a
+marker shows its card (see ``CLICK_JS``): the quoted span highlighted inside its paragraph, with the file name
+and the character offsets.
+
+Example:
+    >>> cards = [{"key": "c1", "label": "[1]", "source": "a.txt", "start": 0, "end": 5,
+    ...           "before": "", "mark": "Hello", "after": " world.", "clip_left": False, "clip_right": False,
+    ...           "para_start": 0, "para_end": 12, "exact": True}]
+    >>> 'data-key="c1"' in answer_html(1, "Hello [1]", cards=cards)
+    True
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import OrderedDict
+from pathlib import Path
+from threading import Lock
+
+MARKER = re.compile(r"\[(\d+)\]")
+CONTEXT_CHARS = 420
+"""Characters of paragraph shown on each side of a highlighted span, at most (cut at a sentence or a word)."""
+SHOWN_QUESTION_CHARS = 400
+RELATED = 3
+"""Passages listed as related reading under an abstention."""
+
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+")
+
+
+def esc(text: str) -> str:
+    """Text as HTML: escaped, newlines as ``<br>``, and no blank line (which would end the HTML block in Markdown)."""
+    return html.escape(text, quote=True).replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
+# -- the paragraph around a span ---------------------------------------------------------------------------
+class SourceReader:
+    """Reads corpus files (strict UTF-8, as indexed) with a small cache; ``None`` if a file is unavailable."""
+
+    def __init__(self, corpus_dir: str | Path | None, read=None, max_files: int = 64):
+        self.corpus_dir = Path(corpus_dir) if corpus_dir is not None else None
+        self._read = read
+        self._cache: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._max = max_files
+        self._lock = Lock()
+
+    def text(self, source: str) -> str | None:
+        if self.corpus_dir is None:
+            return None
+        path = self.corpus_dir / source
+        try:
+            mtime = path.stat().st_mtime
+            with self._lock:
+                hit = self._cache.get(source)
+            if hit and hit[0] == mtime:
+                return hit[1]
+            if self._read is not None:
+                text = self._read(path)
+            else:
+                text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+        except Exception:  # noqa: BLE001 - a reader's own error (e.g. rag.RagError): no context, not a crash
+            return None
+        with self._lock:
+            self._cache[source] = (mtime, text)
+            self._cache.move_to_end(source)
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return text
+
+
+def _clip_before(text: str, limit: int) -> tuple[str, bool]:
+    if len(text) <= limit:
+        return text, False
+    cut = len(text) - limit
+    m = _SENTENCE_END.search(text, cut)
+    if m and m.end() < len(text):
+        return text[m.end():], True
+    space = text.find(" ", cut)
+    return (text[space + 1:] if space != -1 else text[cut:]), True
+
+
+def _clip_after(text: str, limit: int) -> tuple[str, bool]:
+    if len(text) <= limit:
+        return text, False
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, limit) if m.end() > 0]
+    if ends:
+        return text[: ends[-1]].rstrip(), True
+    space = text.rfind(" ", 0, limit)
+    return (text[:space] if space > 0 else text[:limit]), True
+
+
+def card(key: str, label: str, source: str, start: int, end: int, span_text: str, reader: SourceReader,
+         para: tuple[int, int] | None, context: int = CONTEXT_CHARS) -> dict:
+    """What a sources-panel card shows: the span inside (a window of) its paragraph, read from the source file.
+
+    When the file is missing or changed since indexing (the span no longer matches), the card shows the span
+    alone, marked ``exact=False``.
+    """
+    base = {"key": key, "label": label, "source": source, "start": start, "end": end, "mark": span_text,
+            "before": "", "after": "", "clip_left": False, "clip_right": False,
+            "para_start": start, "para_end": end, "exact": False}
+    text = reader.text(source)
+    if text is None or text[start:end] != span_text:
+        return base
+    ps, pe = para if para and para[0] <= start and end <= para[1] <= len(text) else _paragraph(text, start, end)
+    before, clip_left = _clip_before(text[ps:start], context)
+    after, clip_right = _clip_after(text[end:pe], context)
+    return dict(base, before=before, after=after, clip_left=clip_left, clip_right=clip_right,
+                para_start=ps, para_end=pe, exact=True)
+
+
+def _paragraph(text: str, start: int, end: int) -> tuple[int, int]:
+    """The blank-line-separated block around ``[start, end)`` (used when no paragraph span is known)."""
+    left = max(text.rfind("\n\n", 0, start), text.rfind("\r\n\r\n", 0, start))
+    right = [i for i in (text.find("\n\n", end), text.find("\r\n\r\n", end)) if i != -1]
+    ps = 0 if left == -1 else left + 2
+    return ps, (min(right) if right else len(text))
+
+
+def answer_cards(answer, reader: SourceReader) -> list[dict]:
+    """Cards for an answer: one per citation; for an abstention, one per related passage."""
+    if answer.abstained:
+        return [card(f"p{i}", f"Related {i}", p.source, p.start, p.end, p.text, reader, (p.para_start, p.para_end))
+                for i, p in enumerate(answer.passages[:RELATED], 1)]
+    cards = []
+    for c in answer.citations:
+        holder = next((p for p in answer.passages if p.source == c.source and p.start <= c.start and c.end <= p.end), None)
+        para = (holder.para_start, holder.para_end) if holder and holder.para_end > holder.para_start else None
+        cards.append(card(f"c{c.n}", f"[{c.n}]", c.source, c.start, c.end, c.quote, reader, para))
+    return cards
+
+
+# -- chat messages -----------------------------------------------------------------------------------------
+def user_html(question: str) -> str:
+    if not question.strip():
+        return '<div class="rag-msg rag-user"><span class="rag-dim">(empty message)</span></div>'
+    shown = short(question, SHOWN_QUESTION_CHARS)
+    extra = f' <span class="rag-dim">({len(question):,} characters)</span>' if shown != question else ""
+    return f'<div class="rag-msg rag-user">{esc(shown)}{extra}</div>'
+
+
+def _link(turn: int, c: dict, text: str, cls: str = "rag-cite") -> str:
+    title = esc(f"{c['source']}, characters {c['start']}–{c['end']}")
+    return (f'<a class="{cls}" href="#rag-src-{turn}-{c["key"]}" data-turn="{turn}" data-key="{c["key"]}" '
+            f'title="{title}">{text}</a>')
+
+
+def answer_html(turn: int, text: str, *, cards: list[dict] | None = None, abstained: bool = False,
+                rewritten: str | None = None, streaming: bool = False) -> str:
+    """The assistant's message: text with citation links, the rewritten query, or an abstention's look."""
+    by_key = {c["key"]: c for c in cards or []}
+
+    def marker(m: re.Match) -> str:
+        c = by_key.get(f"c{m.group(1)}")
+        if c is None:
+            return f'<span class="rag-cite rag-pending">{m.group(0)}</span>' if streaming else m.group(0)
+        return _link(turn, c, m.group(0))
+
+    body = MARKER.sub(marker, esc(text))
+    parts = []
+    if rewritten:
+        parts.append(f'<div class="rag-rewritten">Searched for: <q>{esc(rewritten)}</q></div>')
+    if abstained:
+        parts.append(f'<div class="rag-abstain-head">Not found in the documents</div><div class="rag-text">{body}</div>')
+        if cards:
+            items = "".join(
+                f'<li>{_link(turn, c, esc(c["source"]) + " · " + str(c["start"]) + "–" + str(c["end"]))}'
+                f'<span class="rag-snippet"> {esc(short(c["mark"], 140))}</span></li>'
+                for c in cards
+            )
+            parts.append(f'<div class="rag-related"><div class="rag-related-head">Related reading</div><ol>{items}</ol></div>')
+        return f'<div class="rag-msg rag-abstain" data-turn="{turn}">{"".join(parts)}</div>'
+    state = " rag-streaming" if streaming else ""
+    parts.append(f'<div class="rag-text">{body}</div>')
+    return f'<div class="rag-msg rag-answer{state}" data-turn="{turn}">{"".join(parts)}</div>'
+
+
+def error_html(message: str) -> str:
+    return f'<div class="rag-msg rag-error">{esc(message)}</div>'
+
+
+def friendly_error(exc: Exception) -> str:
+    """A RagError's message as a sentence for the chat."""
+    text = str(exc).strip() or "that did not work"
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+# -- the sources panel -------------------------------------------------------------------------------------
+EMPTY_PANEL = (
+    '<div class="rag-sources" id="rag-sources"><div class="rag-sources-empty">'
+    "Ask a question: the passages that support the answer appear here. "
+    "Choose a citation marker such as <b>[1]</b> to see its passage.</div></div>"
+)
+
+
+def card_html(turn: int, question: str, c: dict, siblings: list[dict], active: bool) -> str:
+    chips = "".join(_link(turn, s, esc(s["label"]), "rag-cite rag-chip" + (" current" if s["key"] == c["key"] else ""))
+                    for s in siblings) if len(siblings) > 1 else ""
+    left = "… " if c["clip_left"] else ""
+    right = " …" if c["clip_right"] else ""
+    if c["exact"]:
+        shown_from = c["start"] - len(c["before"])
+        shown_to = c["end"] + len(c["after"])
+        window = "" if (shown_from, shown_to) == (c["para_start"], c["para_end"]) else f" · showing {shown_from}–{shown_to}"
+        foot = f'paragraph {c["para_start"]}–{c["para_end"]}{window}'
+    else:
+        foot = "the source file is not available or has changed since indexing: showing the indexed text only"
+    return (
+        f'<section class="rag-card{" active" if active else ""}" id="rag-src-{turn}-{c["key"]}" '
+        f'data-turn="{turn}" data-key="{c["key"]}">'
+        f'<div class="rag-card-q">For: <q>{esc(short(question, 160))}</q></div>'
+        + (f'<div class="rag-chips">{chips}</div>' if chips else "")
+        + f'<div class="rag-card-head"><span class="rag-card-label">{esc(c["label"])}</span>'
+        f'<span class="rag-file">{esc(c["source"])}</span>'
+        f'<span class="rag-offsets">characters {c["start"]}–{c["end"]}</span></div>'
+        f'<div class="rag-para">{left}{esc(c["before"])}<mark class="rag-quote">{esc(c["mark"])}</mark>{esc(c["after"])}{right}</div>'
+        f'<div class="rag-card-foot">{foot}</div></section>'
+    )
+
+
+def sources_html(turns: list[dict]) -> str:
+    """All cards of the conversation; the first card of the latest answer is shown, the rest on demand."""
+    with_cards = [t for t in turns if t.get("cards")]
+    if not with_cards:
+        return EMPTY_PANEL
+    last = with_cards[-1]
+    out = []
+    for t in with_cards:
+        for i, c in enumerate(t["cards"]):
+            out.append(card_html(t["turn"], t["question"], c, t["cards"], active=(t is last and i == 0)))
+    return f'<div class="rag-sources" id="rag-sources">{"".join(out)}</div>'
+
+
+CLICK_JS = """
+<script>
+(() => {
+  if (window.__ragCiteHandler) return;
+  window.__ragCiteHandler = true;
+  const show = (link) => {
+    const card = document.getElementById('rag-src-' + link.dataset.turn + '-' + link.dataset.key);
+    if (!card) return false;
+    document.querySelectorAll('.rag-card.active').forEach((el) => el.classList.remove('active'));
+    card.classList.add('active');
+    document.querySelectorAll('.rag-cite.selected').forEach((el) => el.classList.remove('selected'));
+    document.querySelectorAll('.rag-cite[data-turn="' + link.dataset.turn + '"][data-key="' + link.dataset.key + '"]')
+      .forEach((el) => el.classList.add('selected'));
+    const rect = card.getBoundingClientRect();
+    if (rect.top < 0 || rect.bottom > window.innerHeight) card.scrollIntoView({block: 'nearest'});
+    return true;
+  };
+  document.addEventListener('click', (event) => {
+    const link = event.target && event.target.closest ? event.target.closest('a.rag-cite[data-key]') : null;
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    show(link);
+  }, true);
+})();
+</script>
+"""
+
+CSS = """
+.rag-msg { line-height: 1.55; }
+.rag-user { overflow-wrap: anywhere; }
+.rag-dim { opacity: .65; font-size: .9em; }
+a.rag-cite, span.rag-cite { display: inline-block; padding: 0 .3em; margin: 0 .1em; border-radius: .35em;
+  font-size: .82em; font-weight: 600; text-decoration: none !important; vertical-align: .08em;
+  background: #e0ecff; color: #1d4ed8 !important; border: 1px solid #bfd4fb; cursor: pointer; }
+a.rag-cite:hover, a.rag-cite:focus-visible { background: #1d4ed8; color: #fff !important; outline: none; }
+a.rag-cite.selected { background: #1d4ed8; color: #fff !important; }
+span.rag-pending { opacity: .6; cursor: default; }
+.rag-rewritten { font-size: .85em; opacity: .75; margin-bottom: .35em; padding-left: .6em; border-left: 2px solid #94a3b8; }
+.rag-abstain { border-left: 4px solid #d97706; padding-left: .7em; }
+.rag-abstain .rag-abstain-head { font-weight: 700; color: #b45309; margin-bottom: .2em; }
+.rag-abstain .rag-text { font-style: italic; }
+.rag-related { margin-top: .5em; font-size: .92em; }
+.rag-related-head { font-weight: 600; }
+.rag-related ol { margin: .2em 0 0 1.2em; padding: 0; }
+.rag-related li { margin: .15em 0; }
+.rag-related a.rag-cite { font-size: .85em; font-weight: 500; }
+.rag-snippet { opacity: .8; }
+.rag-error { border-left: 4px solid #dc2626; padding-left: .7em; color: #b91c1c; }
+.rag-error::before { content: "Cannot answer: "; font-weight: 700; }
+#rag-sources-panel { min-height: 200px; }
+.rag-sources-empty { opacity: .7; padding: 1em; border: 1px dashed #cbd5e1; border-radius: .5em; }
+.rag-card { display: none; border: 1px solid #cbd5e1; border-radius: .6em; padding: .8em 1em; background: #fff; }
+.rag-card.active { display: block; }
+.rag-card-q { font-size: .85em; opacity: .7; margin-bottom: .4em; }
+.rag-chips { margin-bottom: .5em; }
+.rag-chips a.rag-cite.current { background: #1d4ed8; color: #fff !important; }
+.rag-card-head { display: flex; flex-wrap: wrap; gap: .6em; align-items: baseline; margin-bottom: .5em; }
+.rag-card-label { font-weight: 700; color: #1d4ed8; }
+.rag-file { font-family: ui-monospace, monospace; font-weight: 600; }
+.rag-offsets { font-size: .85em; opacity: .75; }
+.rag-para { line-height: 1.6; color: #334155; overflow-wrap: anywhere; }
+.rag-para mark.rag-quote { background: #fde68a; color: #111827; padding: .05em .1em; border-radius: .2em; }
+.rag-card-foot { margin-top: .6em; font-size: .8em; opacity: .65; }
+.dark .rag-card { background: #111827; border-color: #374151; }
+.dark .rag-para { color: #e5e7eb; }
+.dark a.rag-cite, .dark span.rag-cite { background: #1e3a8a; color: #dbeafe !important; border-color: #1e40af; }
+"""
