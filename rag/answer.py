@@ -1,7 +1,7 @@
 """The offline extractive answerer: pick the sentences of the retrieved passages that answer the question.
 
-Each sentence of the passages is scored by dense similarity to the question, stemmed word overlap, the
-retrieval rank of its passage, and whether it holds what the question asks for (a date for "when", a number
+Each sentence of the passages is scored by dense similarity to the question (and to its passage), IDF-weighted
+stemmed word overlap, and whether it holds what the question asks for (a date for "when", a number
 for "how many", a place for "where"/"which city", a name for "who"). The best sentence answers; a close second
 from elsewhere joins it when the question has several parts. When no sentence is close enough, or none holds
 the asked-for kind of thing, the answerer abstains.
@@ -47,7 +47,7 @@ _TYPE_RULES = (
     (re.compile(r"^\s*who\b|\bwho (is|was|are|were)\b|\bwhose\b|\b(called|named)\b", re.I), "name"),
 )
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*[a-z][\w’'-]*")
-_PLACE = re.compile(r"\b(in|at|from|near|to)\s+([A-Z][\w-]+)")
+_PLACE = re.compile(r"\b(in|at|from|near|to)\s+([A-Z][\w’']+)")
 _SPECIFIC = re.compile(r"\b(\d[\d.,]*|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d+(st|nd|rd|th))\b", re.I)
 _ANAPHOR = re.compile(r"^(This|These|That|Those|They|It|Its|Such|Both|Their)\b")
 _MULTI = re.compile(r"\b(and|both|which two|which three|list|name the|what are|what were)\b|,", re.I)
@@ -76,10 +76,10 @@ def holds_type(kind: str | None, sentence: str, question: str) -> bool:
             if noun and not set(tokenize([noun.group(1)])[0]) <= set(tokenize([sentence])[0]):
                 return False
         return bool(_PATTERNS[kind].search(sentence))
-    asked = {w.lower() for w in re.findall(r"[\w’'-]+", question)}
+    asked = {w.lower() for w in re.findall(r"[\w’']+", question)}
     if kind == "place":
         return any(m.group(2).lower() not in asked for m in _PLACE.finditer(sentence))
-    return any(m.group(0).lower() not in asked for m in _CAPITALISED.finditer(sentence))
+    return any(not set(re.findall(r"[\w’']+", m.group(0).lower())) <= asked for m in _CAPITALISED.finditer(sentence))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,7 @@ class Sentence:
     end: int
     text: str
     context_start: int
+    para_start: int
     passage_rank: int
     dense: float
     overlap: float
@@ -113,9 +114,9 @@ class ExtractiveAnswerer:
 
     embedder: Embedder
     idf: Callable[[str], float] = lambda token: 1.0
-    w_overlap: float = 0.2
-    w_rank: float = 0.0
+    w_overlap: float = 0.1
     w_type: float = 0.1
+    w_passage: float = 0.2
     min_dense: float = 0.2
     min_overlap: float = 0.1
     second_gap: float = 0.05
@@ -134,6 +135,8 @@ class ExtractiveAnswerer:
         for p in passages:
             prev = None
             for s, e in _splitter().sentences(p.text, 0, len(p.text)):
+                if _is_heading(p, s, e):
+                    continue
                 ctx = prev if prev is not None and _ANAPHOR.match(p.text[s:e]) else s
                 out.append((p, p.start + s, p.start + e, p.start + ctx))
                 prev = s
@@ -155,9 +158,11 @@ class ExtractiveAnswerer:
             return []
         texts = [p.text[s - p.start : e - p.start] for p, s, e, _ in spans]
         contexts = [p.text[c - p.start : e - p.start] for p, s, e, c in spans]
-        vecs = self._embed([question, *texts, *contexts])
+        vecs = self._embed([question, *texts, *contexts, *(p.text for p in passages)])
         sims = vecs[1:] @ vecs[0]
-        dense = np.maximum(sims[: len(texts)], sims[len(texts) :])
+        n = len(texts)
+        dense = np.maximum(sims[:n], sims[n : 2 * n])
+        p_sim = {p.id: float(v) for p, v in zip(passages, sims[2 * n :])}
         q_tokens = set(tokenize([question])[0])
         q_weight = sum(self.idf(t) for t in q_tokens) or 1.0
         kind = answer_type(question)
@@ -166,8 +171,8 @@ class ExtractiveAnswerer:
         for (p, s, e, c), text, context, d in zip(spans, texts, contexts, dense):
             overlap = sum(self.idf(t) for t in q_tokens & set(tokenize([context])[0])) / q_weight
             typed = holds_type(kind, text, question) and specifics(question) <= specifics(context)
-            score = float(d) + self.w_overlap * overlap + self.w_rank / rank[p.id] + self.w_type * typed
-            out.append(Sentence(p.source, s, e, text, c, rank[p.id], float(d), overlap, typed, score))
+            score = float(d) + self.w_overlap * overlap + self.w_type * typed + self.w_passage * p_sim[p.id]
+            out.append(Sentence(p.source, s, e, text, c, p.para_start, rank[p.id], float(d), overlap, typed, score))
         return sorted(out, key=lambda x: -x.score)
 
     def run(self, question: str, passages: list[Passage]) -> Extraction:
@@ -179,13 +184,20 @@ class ExtractiveAnswerer:
         chosen = [best]
         limit = self.max_words * (1.5 if _MULTI.search(question) else 1)
         for cand in ranked[1:4]:
-            adjacent = cand.source == best.source and (cand.end == best.context_start or best.end == cand.context_start or _between(best, cand))
+            adjacent = (cand.source, cand.para_start) == (best.source, best.para_start) and _between(best, cand)
             gap = self.adjacent_gap if adjacent else self.second_gap if _MULTI.search(question) else -1.0
             words = sum(len(c.text.split()) for c in chosen) + len(cand.text.split())
             if cand.score >= best.score - gap and words <= limit and cand.start != best.start:
                 chosen.append(cand)
                 break
         return Extraction(False, sorted(chosen, key=lambda c: (c.source, c.start)), ranked)
+
+
+def _is_heading(p: Passage, start: int, end: int) -> bool:
+    """A short paragraph without sentence punctuation (a title or heading) is never an answer."""
+    text = p.text[start:end]
+    whole = p.start + start == p.para_start and p.start + end == p.para_end
+    return whole and len(text.split()) <= 15 and not re.search(r"[.!?…][\"”’)]*$", text)
 
 
 def _between(a: Sentence, b: Sentence) -> bool:

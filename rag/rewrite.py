@@ -1,7 +1,8 @@
 """Offline follow-up rewriting: a question that leans on the conversation gets the previous turn as context.
 
 A question is a follow-up when it has a pronoun or demonstrative that points back ("it", "they", "that"),
-opens like a continuation ("and", "what about"), or has at most three content words. Its standalone query is
+opens like a continuation ("and", "what about"), or has at most three content words and names nothing (no
+capitalised word after the first). Its standalone query is
 the question plus the previous question and the start of the previous answer, which name what it refers to.
 
 Example:
@@ -34,7 +35,8 @@ def is_follow_up(question: str) -> bool:
     q = question.strip().lower()
     words = [w.replace("’", "'") for w in _WORD.findall(q)]
     content = [w for w in words if w not in _STOP and w not in _ANAPHORA]
-    return q.startswith(_OPENERS) or any(w in _ANAPHORA for w in words) or len(content) <= 3
+    names = [w for w in _WORD.findall(question.strip())[1:] if w[0].isupper()]
+    return q.startswith(_OPENERS) or any(w in _ANAPHORA for w in words) or (len(content) <= 3 and not names)
 
 
 def rewrite_query(question: str, history: list[tuple[str, str]] | None, answer_words: int = 25) -> str:

@@ -71,6 +71,7 @@ def test_rewrite_rules():
     assert rewrite_query("Which amendment did Pakistan pass in 2025?", [("a", "b")]) == "Which amendment did Pakistan pass in 2025?"
     assert is_follow_up("And when?") and is_follow_up("Why is that a worry for them?")
     assert not is_follow_up("Which constitutional amendment did Pakistan pass in November?")
+    assert not is_follow_up("What was said about Kashmir?") and is_follow_up("what city was that in")
     assert rewrite_query("When was it?", None) == "When was it?"
 
 
