@@ -1,6 +1,6 @@
 """The offline extractive answerer: pick the sentences of the retrieved passages that answer the question.
 
-Each sentence of the passages is scored by dense similarity to the question (and to its passage), IDF-weighted
+Each sentence of the passages is scored by dense similarity to the question, IDF-weighted
 stemmed word overlap, and whether it holds what the question asks for (a date for "when", a number
 for "how many", a place for "where"/"which city", a name for "who"). The best sentence answers; a close second
 from elsewhere joins it when the question has several parts. When no sentence is close enough, or none holds
@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from collections.abc import Callable
@@ -114,16 +115,16 @@ class ExtractiveAnswerer:
 
     embedder: Embedder
     idf: Callable[[str], float] = lambda token: 1.0
-    w_overlap: float = 0.1
+    w_overlap: float = 0.2
     w_type: float = 0.1
-    w_passage: float = 0.2
     min_dense: float = 0.2
     min_overlap: float = 0.1
-    second_gap: float = 0.05
+    second_gap: float = 0.1
     adjacent_gap: float = 0.05
     max_words: int = 60
     cache_size: int = 4096
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def sentences(self, passages: list[Passage]) -> list[tuple[Passage, int, int, int]]:
         """Every sentence of the passages as ``(passage, start, end, context_start)`` in source offsets.
@@ -143,13 +144,17 @@ class ExtractiveAnswerer:
         return out
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        """Embeddings of ``texts``, from a bounded cache shared by all threads."""
+        with self._lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            for t, v in zip(missing, self.embedder.encode(missing)):
-                self._cache[t] = v
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return np.stack([self._cache[t] for t in texts])
+            known.update(zip(missing, self.embedder.encode(missing)))
+            with self._lock:
+                self._cache.update((t, known[t]) for t in missing)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return np.stack([known[t] for t in texts])
 
     def score(self, question: str, passages: list[Passage]) -> list[Sentence]:
         """All candidate sentences, best first."""
@@ -158,11 +163,9 @@ class ExtractiveAnswerer:
             return []
         texts = [p.text[s - p.start : e - p.start] for p, s, e, _ in spans]
         contexts = [p.text[c - p.start : e - p.start] for p, s, e, c in spans]
-        vecs = self._embed([question, *texts, *contexts, *(p.text for p in passages)])
+        vecs = self._embed([question, *texts, *contexts])
         sims = vecs[1:] @ vecs[0]
-        n = len(texts)
-        dense = np.maximum(sims[:n], sims[n : 2 * n])
-        p_sim = {p.id: float(v) for p, v in zip(passages, sims[2 * n :])}
+        dense = np.maximum(sims[: len(texts)], sims[len(texts) :])
         q_tokens = set(tokenize([question])[0])
         q_weight = sum(self.idf(t) for t in q_tokens) or 1.0
         kind = answer_type(question)
@@ -171,7 +174,7 @@ class ExtractiveAnswerer:
         for (p, s, e, c), text, context, d in zip(spans, texts, contexts, dense):
             overlap = sum(self.idf(t) for t in q_tokens & set(tokenize([context])[0])) / q_weight
             typed = holds_type(kind, text, question) and specifics(question) <= specifics(context)
-            score = float(d) + self.w_overlap * overlap + self.w_type * typed + self.w_passage * p_sim[p.id]
+            score = float(d) + self.w_overlap * overlap + self.w_type * typed
             out.append(Sentence(p.source, s, e, text, c, p.para_start, rank[p.id], float(d), overlap, typed, score))
         return sorted(out, key=lambda x: -x.score)
 

@@ -1,8 +1,10 @@
 """Sentence-aware chunking that keeps exact character offsets into the source text.
 
-Paragraphs are blocks separated by blank lines; a text with no blank line at all has one paragraph per line.
+Paragraphs are blocks separated by blank lines; a text with no blank line between its lines (blank lines at
+its start or end do not count) has one paragraph per line.
 Sentences come from pysbd; a chunk packs whole consecutive sentences of one paragraph, up to
-``max_sentences`` and ``max_chars`` (a single longer sentence stays whole; only a run of text longer than
+``max_sentences`` and ``max_chars``; with ``keep_references``, a sentence that opens by pointing back ("This",
+"They", "Such", ...) stays with the sentence before it, past ``max_sentences`` (a single longer sentence stays whole; only a run of text longer than
 ``hard_max_chars`` with no sentence boundary is split at spaces). For every chunk,
 ``text[chunk.start:chunk.end] == chunk.text``.
 
@@ -21,12 +23,16 @@ from functools import cached_property
 
 from rag.records import Chunk
 
+VERSION = 3
+"""Bumped whenever the same settings would split a text differently (a changed version rebuilds the index)."""
+
+_LEANS_BACK = re.compile(r"(This|These|That|Those|They|Their|It|Its|Such|Both|He|She|His|Her)\b")
 _BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n")
 
 
 def paragraphs(text: str) -> Iterator[tuple[int, int]]:
     """Yield ``(start, end)`` of each non-blank paragraph, trimmed of surrounding whitespace."""
-    breaker = _BLANK_LINES if _BLANK_LINES.search(text) else re.compile(r"\n")
+    breaker = _BLANK_LINES if _BLANK_LINES.search(text.strip()) else re.compile(r"\n")
     pos = 0
     for m in [*breaker.finditer(text), None]:
         stop = m.start() if m else len(text)
@@ -51,6 +57,7 @@ class Chunker:
     max_chars: int = 600
     overlap_sentences: int = 0
     hard_max_chars: int = 2000
+    keep_references: bool = True
 
     @cached_property
     def _segmenter(self):
@@ -91,7 +98,9 @@ class Chunker:
             i = 0
             while i < len(sents):
                 j = i + 1
-                while j < len(sents) and j - i < self.max_sentences and sents[j][1] - sents[i][0] <= self.max_chars:
+                while j < len(sents) and sents[j][1] - sents[i][0] <= self.max_chars and (
+                    j - i < self.max_sentences or (self.keep_references and _LEANS_BACK.match(text, sents[j][0]))
+                ):
                     j += 1
                 s, e = sents[i][0], sents[j - 1][1]
                 chunks.append(Chunk(first_id + len(chunks), source, s, e, text[s:e], p_start, p_end))

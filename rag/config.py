@@ -31,15 +31,18 @@ class Settings(BaseSettings):
         description="The packaged model's name, or a path to a local sentence-transformers model directory.",
     )
     batch_size: int = Field(32, ge=1, description="Embedding batch size.")
-    chunk_max_sentences: int = Field(3, ge=1, description="Sentences per chunk at most.")
+    chunk_max_sentences: int = Field(1, ge=1, description="Sentences per chunk at most.")
     chunk_max_chars: int = Field(600, ge=50, description="Characters per chunk at most (a longer sentence stays whole).")
+    chunk_keep_references: bool = Field(
+        True, description='Keep a sentence that opens with "This", "They"... in the chunk of the sentence before it.'
+    )
     chunk_overlap_sentences: int = Field(0, ge=0, description="Sentences shared by neighbouring chunks.")
     sentence_hard_max_chars: int = Field(
         2000, ge=100, description="A 'sentence' longer than this (e.g. text without punctuation) is split at spaces."
     )
     top_k: int = Field(5, ge=1, le=100, description="Passages returned per search.")
     mode: Mode = Field("hybrid", description="Retrieval mode: hybrid, dense or bm25.")
-    rrf_k: int = Field(10, ge=1, description="Reciprocal rank fusion constant.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     dense_weight: float = Field(1.5, ge=0, description="Weight of the dense ranking in the fusion (BM25 has 1).")
     candidates: int = Field(50, ge=1, description="Candidates each retriever contributes before fusion.")
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted, in characters.")

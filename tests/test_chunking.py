@@ -40,6 +40,11 @@ def test_text_without_blank_lines_has_one_paragraph_per_line():
     assert [c.text for c in check_offsets(text)] == ["A heading", "A sentence here. And another.", "Last line"]
 
 
+def test_trailing_blank_lines_do_not_merge_lines_into_one_paragraph():
+    text = "Heading\nFirst paragraph. Two.\nSecond paragraph.\n\n\n\n"
+    assert [text[s:e] for s, e in paragraphs(text)] == ["Heading", "First paragraph. Two.", "Second paragraph."]
+
+
 def test_text_without_sentence_punctuation_is_split_at_spaces_only_when_huge():
     assert [c.text for c in check_offsets("no punctuation at all here")] == ["no punctuation at all here"]
     chunks = check_offsets("word " * 1000, Chunker(max_chars=300, hard_max_chars=300))
