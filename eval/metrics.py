@@ -73,3 +73,61 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 def word_count(text: str) -> int:
     """Words of an answer, citation markers excluded."""
     return len(re.sub(r"\[\d+\]", " ", text).split())
+
+
+# -- document-ranking metrics (external benchmarks) -------------------------------------------------------
+
+def doc_ranking_scores(rankings: Sequence[Sequence[str]], golds: Sequence[Sequence[str]],
+                       ks: Sequence[int] = (1, 5, 10), depth: int = 10) -> dict[str, float]:
+    """hit@k, MRR@depth and nDCG@depth (binary relevance) of document rankings against gold document ids.
+
+    ``rankings[i]`` is the ranked list of document ids for question ``i`` (best first, no repeats) and
+    ``golds[i]`` its relevant ids. A question with no gold id counts as a miss.
+    """
+    n = max(len(rankings), 1)
+    hits = {k: 0 for k in ks}
+    rr = ndcg = 0.0
+    for ranking, gold in zip(rankings, golds):
+        gold = set(gold)
+        rank = next((i for i, d in enumerate(ranking, 1) if d in gold), None)
+        for k in ks:
+            hits[k] += rank is not None and rank <= k
+        if rank is not None and rank <= depth:
+            rr += 1.0 / rank
+        ideal = sum(1.0 / np.log2(i + 1) for i in range(1, min(len(gold), depth) + 1))
+        if ideal:
+            ndcg += sum(1.0 / np.log2(i + 1) for i, d in enumerate(ranking[:depth], 1) if d in gold) / ideal
+    out = {f"hit@{k}": hits[k] / n for k in ks}
+    out[f"mrr@{depth}"] = rr / n
+    out[f"ndcg@{depth}"] = float(ndcg / n)
+    return out
+
+
+def doc_ranking(sources: Sequence[str], doc_id=lambda source: source) -> list[str]:
+    """Document ids in order of their first passage: a chunk-level ranking turned into a document ranking."""
+    return list(dict.fromkeys(doc_id(s) for s in sources))
+
+
+# -- answer metrics against a list of acceptable answers (SQuAD style) --------------------------------------
+
+def strip_markers(text: str) -> str:
+    """The answer text without citation markers ``[n]``."""
+    return " ".join(re.sub(r"\[\d+\]", " ", text).split())
+
+
+def best_exact_match(prediction: str, truths: Sequence[str]) -> bool:
+    """SQuAD EM against the best of several gold answers (markers removed)."""
+    prediction = strip_markers(prediction)
+    return any(exact_match(prediction, t) for t in truths)
+
+
+def best_token_f1(prediction: str, truths: Sequence[str]) -> float:
+    """SQuAD token F1 against the best of several gold answers (markers removed)."""
+    prediction = strip_markers(prediction)
+    return max((token_f1(prediction, t) for t in truths), default=0.0)
+
+
+def contains_answer(prediction: str, truths: Sequence[str]) -> bool:
+    """Some gold answer occurs in the prediction as whole words, after SQuAD normalisation."""
+    norm = f" {normalize_answer(strip_markers(prediction))} "
+    return any((g := normalize_answer(t)) and f" {g} " in norm for t in truths)

@@ -9,49 +9,112 @@ Example:
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import rag
 from eval.gold import GoldItem
-from eval.metrics import abstention_scores, first_hit, keywords_ok, percentiles, retrieval_scores, token_f1, word_count
+from eval.metrics import abstention_scores, first_hit, keywords_ok, percentiles, retrieval_scores, strip_markers, token_f1, word_count
+
+
+class SourceTexts(Mapping[str, str]):
+    """The corpus files by source id, read on first use with :func:`rag.read_source` (as the index decoded them)."""
+
+    def __init__(self, corpus_dir: str | Path):
+        self.corpus_dir = Path(corpus_dir)
+        self._texts: dict[str, str | None] = {}
+
+    def _load(self, source: str) -> str | None:
+        if source not in self._texts:
+            path = self.corpus_dir / source
+            try:
+                self._texts[source] = rag.read_source(path) if path.is_file() else None
+            except (OSError, UnicodeDecodeError):
+                self._texts[source] = None
+        return self._texts[source]
+
+    def __getitem__(self, source: str) -> str:
+        text = self._load(source)
+        if text is None:
+            raise KeyError(source)
+        return text
+
+    def __contains__(self, source: object) -> bool:
+        return isinstance(source, str) and self._load(source) is not None
+
+    def __iter__(self):
+        return iter(s for s, t in self._texts.items() if t is not None)
+
+    def __len__(self) -> int:
+        return sum(t is not None for t in self._texts.values())
+
+
+Sources = Mapping[str, str] | str | Path
+
+
+def _sources(corpus: Sources | None) -> Mapping[str, str] | None:
+    return SourceTexts(corpus) if isinstance(corpus, (str, Path)) else corpus
 
 
 def run_gold(chain: rag.Chain, items: Sequence[GoldItem], k: int | None = None, mode: str | None = None,
-             on_item: Callable[[], None] | None = None) -> list[dict]:
-    """Answer every item (with its history) and return one ``rag ask --json`` record per item, plus gold fields."""
+             on_item: Callable[[], None] | None = None, corpus: Sources | None = None) -> list[dict]:
+    """Answer every item (with its history) and return one ``rag ask --json`` record per item, plus gold fields.
+
+    ``corpus`` (the corpus directory, or the texts by source id) is where citations are checked against the
+    source slice; without it the chain's configured ``corpus_dir`` is used.
+    """
+    texts = _sources(corpus if corpus is not None else chain.settings.corpus_dir)
     records = []
     for item in items:
         answer = chain.ask(item.question, item.turns, k=k, mode=mode)
         record = {"id": item.id, "type": item.type, **answer.to_dict()}
-        record["score"] = score_item(item, record)
+        record["score"] = score_item(item, record, texts)
         records.append(record)
         if on_item:
             on_item()
     return records
 
 
-def score_item(item: GoldItem, record: dict) -> dict:
-    """Per-item figures: first-hit rank, keyword match, F1, citation hits and validity, abstention."""
+def score_item(item: GoldItem, record: dict, corpus: Sources | None = None) -> dict:
+    """Per-item figures: first-hit rank, keyword match, F1, citation hits and validity, abstention.
+
+    A citation is valid when its quote equals ``source_text[start:end]``, the texts coming from ``corpus`` (a
+    directory or a mapping by source id); a citation of an unknown source is invalid. Without ``corpus`` a
+    record's own ``_source_text`` (if any) is the reference.
+    """
+    texts = _sources(corpus)
     cites = record["citations"]
     cite_hits = [any(s.overlaps(c["source"], c["start"], c["end"]) for s in item.spans) for c in cites]
     return {
         "answerable": item.answerable,
         "hit_rank": first_hit(item.spans, record["passages"]) if item.answerable else None,
         "keywords_ok": keywords_ok(record["answer"], item.keywords) and not record["abstained"] if item.answerable else None,
-        "f1": token_f1(record["answer"], item.answer) if item.answerable else None,
+        "f1": token_f1(strip_markers(record["answer"]), item.answer) if item.answerable and not record["abstained"] else (0.0 if item.answerable else None),
         "words": word_count(record["answer"]),
         "citation_hits": cite_hits,
-        "citations_valid": all(_valid(c) for c in cites),
+        "citations_valid": all(_valid(c, texts) for c in cites),
+        "citation_valid": [_valid(c, texts) for c in cites],
         "abstained": record["abstained"],
     }
 
 
-def _valid(citation: dict) -> bool:
-    return citation["quote"] == citation.get("_source_text", citation["quote"])
+def _valid(citation: dict, texts: Mapping[str, str] | None = None) -> bool:
+    if texts is None:
+        return citation["quote"] == citation.get("_source_text", citation["quote"])
+    if citation["source"] not in texts:
+        return False
+    start, end = citation["start"], citation["end"]
+    text = texts[citation["source"]]
+    return 0 <= start <= end <= len(text) and text[start:end] == citation["quote"]
 
 
 def summarize(records: Sequence[dict]) -> dict:
-    """Metrics overall and per question type."""
+    """Metrics overall and per question type.
+
+    Retrieval (recall@1/3/5, MRR), keyword accuracy, token F1 and citation recall are over answerable items;
+    citation precision and validity over all citations; abstention precision/recall over all items, the
+    unanswerable ones being the positives; answer length over the items that were answered.
+    """
     groups: dict[str, list[dict]] = {"overall": list(records)}
     for r in records:
         groups.setdefault(r["type"], []).append(r)
@@ -70,9 +133,12 @@ def _metrics(records: Sequence[dict]) -> dict:
         out["token_f1"] = statistics.fmean(s["f1"] for s in answerable)
         out["citation_recall"] = statistics.fmean(any(s["citation_hits"]) for s in answerable)
     out["citation_precision"] = statistics.fmean(all_hits) if all_hits else None
-    out["citation_validity"] = statistics.fmean(s["citations_valid"] for s in scores)
+    validity = [v for s in scores for v in s.get("citation_valid", [s["citations_valid"]] if s["citation_hits"] else [])]
+    out["citation_validity"] = statistics.fmean(validity) if validity else None
     out.update(abstention_scores([s["abstained"] for s in scores], [not s["answerable"] for s in scores]))
+    out["answered"] = len(answered)
     out["median_words"] = statistics.median(s["words"] for s in answered) if answered else 0
+    out["mean_words"] = statistics.fmean(s["words"] for s in answered) if answered else 0
     lat = percentiles([r["latency_ms"] for r in records])
     out["latency_p50_ms"], out["latency_p95_ms"] = lat["p50"], lat["p95"]
     return out

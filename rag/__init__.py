@@ -9,28 +9,36 @@ Example:
 
 from rag.chain import Chain, load_chain
 from rag.config import Settings
-from rag.corpus import read_source
+from rag.corpus import read_source, source_path
+from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.index import BuildReport, build_index, load_index
+from rag.lexical import BM25Index
 from rag.records import Answer, Chunk, Citation, Passage, PassageList
 from rag.retrieval import Retriever, load_retriever
 from rag.rewrite import rewrite_query
+from rag.store import FaissStore, VectorStore
 
 __all__ = [
     "Answer",
+    "BM25Index",
     "BuildReport",
     "Chain",
     "Chunk",
     "Citation",
+    "Embedder",
+    "FaissStore",
     "Passage",
     "PassageList",
     "RagError",
     "Retriever",
     "Settings",
+    "VectorStore",
     "build_index",
     "load_chain",
     "load_index",
     "load_retriever",
     "read_source",
     "rewrite_query",
+    "source_path",
 ]

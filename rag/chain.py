@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+from typing import TYPE_CHECKING
 
 from rag.answer import ExtractiveAnswerer, Extraction
 from rag.config import Mode, Settings
@@ -24,6 +24,9 @@ from rag.errors import RagError
 from rag.records import Answer, Citation, Passage
 from rag.retrieval import Retriever, load_retriever
 from rag.rewrite import rewrite_query
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable
 
 ABSTAIN_TEXT = "The documents do not contain an answer to this question."
 ANSWERERS = ("extractive", "llm")
@@ -64,20 +67,24 @@ class Chain:
             self.llm_answerer = LLMAnswerer(llm or make_chat_model(self.settings), self.extractive)
         self.answerer = answerer
         self._use_llm({"answerer": answerer})
-        self._runnable = (
-            RunnablePassthrough.assign(query=RunnableLambda(self._rewrite, name="rewrite"))
-            | RunnablePassthrough.assign(passages=RunnableLambda(self._retrieve, name="retrieve"))
-            | RunnableLambda(self._answer, name="answer")
-        )
+        self._runnable = None
 
     def as_runnable(self) -> Runnable:
         """The chain as a LangChain ``Runnable``: input ``{"question", "history"?, "k"?, "mode"?, "answerer"?}``, output :class:`Answer`."""
+        if self._runnable is None:  # LangChain is imported on first use only (about a second of start-up)
+            from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+
+            self._runnable = (
+                RunnablePassthrough.assign(query=RunnableLambda(self._rewrite, name="rewrite"))
+                | RunnablePassthrough.assign(passages=RunnableLambda(self._retrieve, name="retrieve"))
+                | RunnableLambda(self._answer, name="answer")
+            )
         return self._runnable
 
     def ask(self, question: str, history: History | None = None, *, k: int | None = None, mode: Mode | None = None, answerer: str | None = None) -> Answer:
         """Answer ``question``; ``history`` is the earlier ``(question, answer)`` turns, oldest first."""
         inputs = {"question": question, "history": history or [], "k": k, "mode": mode, "answerer": answerer}
-        return self._runnable.invoke(dict(inputs, started=time.perf_counter()))
+        return self._answer(self._prepare(inputs))
 
     def stream(self, question: str, history: History | None = None, **options) -> Iterator[str | Answer]:
         """Yield the answer text in pieces as it is ready, then the final :class:`Answer` (equal to ``ask``'s)."""

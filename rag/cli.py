@@ -163,3 +163,11 @@ def serve(ctx: typer.Context):
     from ui.app import cli as ui_cli
 
     ui_cli(ctx.args, prog_name="rag serve")
+
+
+@app.command(add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context):
+    """Benchmark speed and quality against the stock LangChain pipeline (`rag bench --help` for the options)."""
+    from eval.bench import main as bench_main
+
+    bench_main(ctx.args)

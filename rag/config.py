@@ -53,7 +53,12 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(None, description="Server URL for ollama or an OpenAI-compatible endpoint.")
     llm_api_key: SecretStr | None = Field(None, description="API key for an OpenAI-compatible endpoint.")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the LLM.")
-    faiss_kind: Literal["auto", "flat", "hnsw"] = Field("auto", description="FAISS index type; auto picks by size.")
+    ui_auth: SecretStr | None = Field(
+        None, description='Log-in for the chat UI as "user:password"; without it, binding beyond loopback warns.'
+    )
+    faiss_kind: Literal["auto", "flat", "ivf", "hnsw"] = Field(
+        "auto", description="FAISS index type: flat (exact), ivf (IVF, PQ fast scan, SQ8 re-ranking), hnsw, or auto (by size)."
+    )
     faiss_exact_max: int = Field(
-        50_000, ge=1, description="Up to this many chunks the FAISS index is exact (flat); above it, HNSW."
+        50_000, ge=1, description="Up to this many chunks the FAISS index is exact (flat); above it, IVF."
     )

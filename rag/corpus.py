@@ -34,6 +34,15 @@ def read_source(path: Path) -> str:
     return path.read_bytes().decode("utf-8")
 
 
+def source_path(corpus_dir: str | Path, source: str) -> Path:
+    """The file of ``source`` inside ``corpus_dir``; a :class:`RagError` if the id would lead outside it."""
+    root = Path(corpus_dir).resolve()
+    path = (root / source).resolve()
+    if not path.is_relative_to(root):
+        raise RagError(f"source {source!r} is outside the corpus directory {corpus_dir}")
+    return path
+
+
 def _corpus_files(corpus_dir: Path) -> list[Path]:
     if not corpus_dir.is_dir():
         raise RagError(f"corpus directory not found: {corpus_dir} (point --corpus at a folder of .txt or .md files)")

@@ -1,7 +1,8 @@
 """Build the index on disk and load it back, validated.
 
 Layout: ``index_dir/CURRENT`` names the live build, a folder ``index_dir/build-*`` holding ``manifest.json``,
-``chunks.jsonl``, ``vectors.faiss`` and ``bm25/``. A build is written to a new folder and made live by
+``chunks.jsonl``, ``vectors.faiss``, ``bm25/`` and (optional) ``encoder.onnx``, the query encoder (the embedding
+model exported to ONNX, so queries are encoded without importing PyTorch; see :mod:`rag.embedding`). A build is written to a new folder and made live by
 atomically replacing ``CURRENT``, so a crash at any moment leaves the previous index loadable. Nothing is pickled.
 
 Example:
@@ -23,10 +24,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rag.chunking import VERSION as CHUNKER_VERSION
 from rag.chunking import Chunker
 from rag.config import Settings
 from rag.corpus import load_corpus
-from rag.embedding import Embedder
+from rag.embedding import ONNX_FILE, Embedder, export_onnx
 from rag.errors import RagError
 from rag.lexical import BM25Index
 from rag.records import Chunk
@@ -66,6 +68,7 @@ def _chunker(settings: Settings) -> Chunker:
         max_chars=settings.chunk_max_chars,
         overlap_sentences=settings.chunk_overlap_sentences,
         hard_max_chars=settings.sentence_hard_max_chars,
+        keep_references=settings.chunk_keep_references,
     )
 
 
@@ -75,6 +78,7 @@ def _fingerprint(settings: Settings, files: dict[str, str]) -> dict:
         "format_version": FORMAT_VERSION,
         "embedding_model": settings.embedding_model,
         "chunker": asdict(_chunker(settings)),
+        "chunker_version": CHUNKER_VERSION,
         "faiss_kind": settings.faiss_kind,
         "files": files,
     }
@@ -145,7 +149,7 @@ def _write_build(
         chunks.extend(chunker.split(doc.id, doc.text, first_id=len(chunks)))
     if not chunks:
         raise RagError(f"the documents in {corpus_dir} contain no text to index")
-    embedder = Embedder(settings.embedding_model, settings.batch_size)
+    embedder = Embedder(settings.embedding_model, settings.batch_size, backend="torch")
     done = 0
 
     def advance(n: int) -> None:
@@ -158,6 +162,7 @@ def _write_build(
     kind = None if settings.faiss_kind == "auto" else settings.faiss_kind
     store = FaissStore.build(vectors, exact_max=settings.faiss_exact_max, kind=kind)
     store.save(folder / "vectors.faiss")
+    query_encoder = export_onnx(embedder, folder / ONNX_FILE)
     BM25Index.build([c.text for c in chunks]).save(folder / "bm25")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
         for c in chunks:
@@ -168,6 +173,8 @@ def _write_build(
         "embedding_dimension": embedder.dimension,
         "chunker": fingerprint["chunker"],
         "faiss_kind": store.kind,
+        "faiss": store.describe(),
+        "query_encoder": query_encoder,
         "corpus_dir": str(corpus_dir),
         "files": fingerprint["files"],
         "skipped_files": skipped,

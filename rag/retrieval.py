@@ -8,19 +8,18 @@ Example:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
+from typing import TYPE_CHECKING, Any
 
 from rag.config import Mode, Settings
-from rag.embedding import Embedder
+from rag.embedding import ONNX_FILE, Embedder
 from rag.errors import RagError
-from rag.index import Index, load_index
+from rag.index import Index, current_build, load_index
 from rag.records import Chunk, Passage, PassageList
+
+if TYPE_CHECKING:
+    from langchain_core.retrievers import BaseRetriever
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -83,31 +82,70 @@ class Retriever:
 
     def as_langchain(self, k: int | None = None, mode: Mode | None = None) -> BaseRetriever:
         """This retriever as a LangChain ``BaseRetriever``; Documents carry source, start, end and score."""
-        return LangchainRetriever(retriever=self, k=k or self.settings.top_k, mode=mode or self.settings.mode)
+        return _langchain_retriever_class()(retriever=self, k=k or self.settings.top_k, mode=mode or self.settings.mode)
 
 
-class LangchainRetriever(BaseRetriever):
-    """LangChain adapter for :class:`Retriever` (use :meth:`Retriever.as_langchain`)."""
+@lru_cache(maxsize=1)
+def _langchain_retriever_class() -> type:
+    """The LangChain adapter class, defined on first use so that importing this module does not import LangChain."""
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
 
-    retriever: Any
-    k: int = 5
-    mode: str = "hybrid"
+    class LangchainRetriever(BaseRetriever):
+        """LangChain adapter for :class:`Retriever` (use :meth:`Retriever.as_langchain`)."""
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [
-            Document(
-                page_content=p.text,
-                metadata={"source": p.source, "start": p.start, "end": p.end, "score": p.score, "chunk_id": p.id},
-            )
-            for p in self.retriever.search(query, k=self.k, mode=self.mode)
-        ]
+        retriever: Any
+        k: int = 5
+        mode: str = "hybrid"
+
+        def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+            return [
+                Document(
+                    page_content=p.text,
+                    metadata={"source": p.source, "start": p.start, "end": p.end, "score": p.score, "chunk_id": p.id},
+                )
+                for p in self.retriever.search(query, k=self.k, mode=self.mode)
+            ]
+
+    LangchainRetriever.__module__ = __name__
+    return LangchainRetriever
+
+
+def __getattr__(name: str):
+    if name == "LangchainRetriever":  # ``from rag.retrieval import LangchainRetriever`` still works
+        return _langchain_retriever_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _query_embedder(settings: Settings, build: Path | None) -> Embedder:
+    """The embedder for queries: the build's ONNX export when it has one (loading at once, in the background)."""
+    onnx_path = build / ONNX_FILE if build is not None and (build / ONNX_FILE).is_file() else None
+    embedder = Embedder(settings.embedding_model, settings.batch_size, onnx_path=onnx_path)
+    try:
+        embedder.warm_up()
+    except RagError:
+        pass  # a missing model is reported when it is used, after the index's own checks
+    return embedder
 
 
 def load_retriever(index_dir: str | Path = "index", settings: Settings | None = None) -> Retriever:
-    """Load the index in ``index_dir`` and the configured embedding model; check that they match."""
+    """Load the index in ``index_dir`` and the configured embedding model; check that they match.
+
+    Queries are encoded with the index's ONNX export of the model when it has one and ONNX Runtime is
+    installed (fast start-up, same vectors), else with sentence-transformers.
+    """
     settings = settings or Settings()
+    try:
+        build = current_build(Path(index_dir))
+    except RagError:
+        build = None  # load_index reports it
+    embedder = _query_embedder(settings, build)  # loads while the index is read
     index = load_index(index_dir, settings)
-    embedder = Embedder(settings.embedding_model, settings.batch_size)
+    if (index.manifest.get("query_encoder") or {}).get("kind") != "onnx":
+        embedder = Embedder(settings.embedding_model, settings.batch_size)
+    elif index.path != build:  # rebuilt meanwhile
+        embedder = _query_embedder(settings, index.path)
     if embedder.dimension != index.manifest["embedding_dimension"]:
         raise RagError(
             f"the configured embedding model gives {embedder.dimension}-dimensional vectors, the index in {index_dir} "

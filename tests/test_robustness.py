@@ -147,3 +147,21 @@ def test_many_threads_at_once_get_the_same_answers(chain):
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(lambda q: chain.ask(q).to_dict() | {"latency_ms": 0}, questions))
     assert all(r == serial[q] for q, r in zip(questions, results))
+
+
+def test_a_source_id_cannot_lead_outside_the_corpus(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    assert rag.source_path(tmp_path / "corpus", "a/b.txt") == (tmp_path / "corpus" / "a" / "b.txt").resolve()
+    for bad in ("../secret.txt", "/etc/passwd", "a/../../x.txt"):
+        with pytest.raises(rag.RagError, match="outside the corpus"):
+            rag.source_path(tmp_path / "corpus", bad)
+
+
+def test_serving_beyond_loopback_without_login_warns_and_auth_is_parsed(monkeypatch):
+    from ui.app import is_loopback, parse_auth
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and not is_loopback("0.0.0.0")
+    assert parse_auth(rag.Settings()) is None
+    assert parse_auth(rag.Settings(ui_auth="ana:s3cret")) == ("ana", "s3cret")
+    with pytest.raises(rag.RagError, match="user:password"):
+        parse_auth(rag.Settings(ui_auth="no-colon"))

@@ -153,6 +153,26 @@ def test_twenty_simultaneous_sessions(server):
     print(f"\n{SESSIONS} simultaneous sessions x 2 questions: 0 errors in {time.perf_counter() - started:.1f} s")
 
 
+def test_load_fifty_concurrent_questions(server):
+    """50 questions at once through the queue: zero errors; the p95 latency is printed (not asserted)."""
+    questions = ["Which port will the corridor improve?", "Who is the author?", "When did the Taliban return to power?",
+                 "What did China thank Pakistan for?", "Which organisation will Pakistan chair?"]
+
+    def one(i: int) -> float:
+        c = gradio_client.Client(server, verbose=False)
+        started = time.perf_counter()
+        result = c.predict(questions[i % len(questions)], [], api_name="/ask")
+        assert_exact_citations(result)
+        return (time.perf_counter() - started) * 1000
+
+    with ThreadPoolExecutor(50) as pool:
+        futures = [pool.submit(one, i) for i in range(50)]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+    assert not errors, f"{len(errors)} of 50 questions failed: {errors[:3]}"
+    latencies = sorted(f.result() for f in futures)
+    print(f"\n50 concurrent questions: 0 errors, p50 {latencies[24]:.0f} ms, p95 {latencies[47]:.0f} ms (queue included)")
+
+
 # -- the command line ---------------------------------------------------------------------------------------
 def test_serve_errors_are_one_line(tmp_path, server):
     runner = CliRunner()

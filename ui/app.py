@@ -18,6 +18,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the app never calls home
 
+import ipaddress
 import logging
 import socket
 import time
@@ -223,11 +224,12 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
     return demo
 
 
-def launch(demo: gr.Blocks, host: str, port: int, *, block: bool = True, quiet: bool = True, max_size: int | None = 256):
+def launch(demo: gr.Blocks, host: str, port: int, *, block: bool = True, quiet: bool = True, max_size: int | None = 256,
+           auth: tuple[str, str] | None = None):
     """Queue and start the server (loopback unless ``host`` says otherwise); returns ``(app, url)``."""
     demo.queue(max_size=max_size)
     app, url, _ = demo.launch(
-        server_name=host, server_port=port, share=False, quiet=quiet, prevent_thread_lock=not block,
+        server_name=host, server_port=port, share=False, quiet=quiet, prevent_thread_lock=not block, auth=auth,
         show_error=False, footer_links=["api", "settings"], run_history=False, ssr_mode=False, mcp_server=False,
         enable_monitoring=False, css=render.CSS, head=render.CLICK_JS,
     )
@@ -245,6 +247,24 @@ def _settings(**overrides) -> rag.Settings:
     except ValueError as exc:
         first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ["?"], "msg": str(exc)}
         raise rag.RagError(f"invalid setting: {first['loc'][0]}: {first['msg']}") from None
+
+
+def parse_auth(settings: rag.Settings) -> tuple[str, str] | None:
+    """``(user, password)`` from ``RAG_UI_AUTH=user:password``, or None; a clear error if malformed."""
+    if settings.ui_auth is None:
+        return None
+    user, sep, password = settings.ui_auth.get_secret_value().partition(":")
+    if not (user and sep and password):
+        raise rag.RagError("RAG_UI_AUTH must be user:password")
+    return user, password
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    try:
+        return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
+    except (OSError, ValueError):
+        return False
 
 
 def check_port(host: str, port: int) -> None:
@@ -321,9 +341,13 @@ def serve(
             raise rag.RagError(f"unknown answerer {answerer!r}: use extractive or llm")
         settings = _settings(index_dir=index, corpus_dir=corpus, top_k=k, mode=mode)
         check_port(host, port)
+        auth = parse_auth(settings)
+        if auth is None and not is_loopback(host):
+            err.print(f"warning: serving on {host} without a log-in: anyone who can reach this machine can use it "
+                      "(set RAG_UI_AUTH=user:password)", highlight=False, markup=False, soft_wrap=True)
         service = make_service(settings, settings.corpus_dir, answerer)
         demo = build_demo(service, concurrency)
-        _, url = launch(demo, host, port, block=False)
+        _, url = launch(demo, host, port, block=False, auth=auth)
         err.print(f"rag chat on {url}  (index {settings.index_dir}; Ctrl-C to stop)", highlight=False, markup=False, soft_wrap=True)
         try:
             while demo.is_running:

@@ -24,6 +24,8 @@ from collections import OrderedDict
 from pathlib import Path
 from threading import Lock
 
+import rag
+
 MARKER = re.compile(r"\[(\d+)\]")
 CONTEXT_CHARS = 420
 """Characters of paragraph shown on each side of a highlighted span, at most (cut at a sentence or a word)."""
@@ -57,8 +59,8 @@ class SourceReader:
     def text(self, source: str) -> str | None:
         if self.corpus_dir is None:
             return None
-        path = self.corpus_dir / source
         try:
+            path = rag.source_path(self.corpus_dir, source)
             mtime = path.stat().st_mtime
             with self._lock:
                 hit = self._cache.get(source)

@@ -1,0 +1,252 @@
+"""Evaluation reports: the printed summary table, ``report.md``, ``report.json``, PNG charts, and comparisons.
+
+A report is a plain dict (what ``report.json`` holds)::
+
+    {"kind": "gold" | "benchmark", "name", "created", "settings": {...}, "inputs": {...},
+     "metrics": {group: {metric: value}}, "notes": [...], "latencies_ms": {"answer": [...], ...}}
+
+For a gold file the groups are ``overall`` and each question type; for a benchmark ``retrieval`` and
+``answers``. ``compare`` lines up two reports metric by metric.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+import rag
+
+REPORT_VERSION = 1
+CHART_SCORES = "scores.png"
+CHART_LATENCY = "latency.png"
+
+LOWER_IS_BETTER = ("latency", "_ms", "words")
+"""Metrics whose name contains one of these are better when smaller (a negative delta is an improvement)."""
+NEUTRAL = ("items", "questions", "answered", "abstention_rate")
+"""Counts and rates that are neither better nor worse when they change."""
+
+GOLD_CHART_METRICS = ("recall@5", "mrr", "keyword_accuracy", "token_f1", "citation_precision", "citation_recall",
+                      "abstention_recall")
+BENCH_CHART_METRICS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_containment", "exact_match",
+                       "token_f1", "abstention_recall")
+
+
+def fmt(name: str, value) -> str:
+    """A metric value for display: counts as integers, milliseconds with one decimal, scores with three."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isnan(value):
+        return "–"
+    if name in NEUTRAL[:3]:
+        return str(int(value))
+    if name.endswith("_ms") or "words" in name:
+        return f"{value:.1f}"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3f}"
+
+
+def metric_names(metrics: dict[str, dict]) -> list[str]:
+    """Every metric name of the groups, in first-seen order."""
+    return list(dict.fromkeys(m for group in metrics.values() for m in group))
+
+
+def summary_table(report: dict) -> Table:
+    """The metrics as a rich table: one row per metric, one column per group."""
+    metrics = report["metrics"]
+    table = Table(title=f"{report.get('kind', 'eval')}: {report.get('name', '')}", title_justify="left")
+    table.add_column("metric", style="bold", no_wrap=True)
+    for group in metrics:
+        table.add_column(group, justify="right", no_wrap=True, header_style="bold", overflow="fold")
+    for name in metric_names(metrics):
+        table.add_row(name, *(fmt(name, metrics[g].get(name)) for g in metrics))
+    return table
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def metrics_markdown(metrics: dict[str, dict]) -> str:
+    groups = list(metrics)
+    rows = [[name, *(fmt(name, metrics[g].get(name)) for g in groups)] for name in metric_names(metrics)]
+    return markdown_table(["metric", *groups], rows)
+
+
+def render_markdown(report: dict) -> str:
+    """``report.md``: what was run, the metrics table, notes and the charts."""
+    s = report.get("settings", {})
+    lines = [f"# Evaluation: {report.get('name', '')} ({report.get('kind', '')})", ""]
+    lines.append(f"Created {report.get('created', '')}.")
+    if report.get("command"):
+        lines += ["", f"Command: `{report['command']}`"]
+    inputs = report.get("inputs", {})
+    if inputs:
+        lines += ["", "Inputs: " + ", ".join(f"{k} `{v}`" for k, v in inputs.items()) + "."]
+    if s:
+        keys = ("mode", "top_k", "rrf_k", "dense_weight", "candidates", "chunk_max_sentences", "chunk_max_chars",
+                "chunk_overlap_sentences", "chunk_context", "embedding_model")
+        lines += ["", "Settings: " + ", ".join(f"{k}={s[k]}" for k in keys if k in s) + "."]
+    lines += ["", metrics_markdown(report["metrics"]), ""]
+    if report.get("notes"):
+        lines += ["Notes:", ""] + [f"- {n}" for n in report["notes"]] + [""]
+    for chart in report.get("charts", []):
+        lines += [f"![{Path(chart).stem}]({chart})", ""]
+    return "\n".join(lines)
+
+
+def _chart_series(report: dict) -> tuple[list[str], list[str], dict[str, list[float]]]:
+    """Groups on the x axis, metric names (one bar colour each), and per metric the value of each group.
+
+    A gold report has one group per question type; a benchmark report one group per metric (a single series).
+    """
+    metrics = report["metrics"]
+    if report.get("kind") == "benchmark":
+        merged = {k: v for g in metrics.values() for k, v in g.items()}
+        groups = [m for m in BENCH_CHART_METRICS if merged.get(m) is not None]
+        return groups, ["score"], {"score": [float(merged[m]) for m in groups]}
+    groups = [g for g in metrics if g != "overall"] + (["overall"] if "overall" in metrics else [])
+    names = [m for m in GOLD_CHART_METRICS if any(metrics[g].get(m) is not None for g in groups)]
+    values = {m: [float("nan") if metrics[g].get(m) is None else float(metrics[g][m]) for g in groups] for m in names}
+    return groups, names, values
+
+
+def write_charts(report: dict, out_dir: Path) -> list[str]:
+    """``scores.png`` (scores per question type, or the benchmark's scores) and ``latency.png`` (histogram)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    groups, names, values = _chart_series(report)
+    if names and groups:
+        single = len(names) == 1
+        fig, ax = plt.subplots(figsize=(min(14, 4 + 1.2 * len(groups) * max(1, len(names)) / 4), 4.6))
+        width = 0.8 / len(names)
+        for i, m in enumerate(names):
+            xs = [g + (i - (len(names) - 1) / 2) * width for g in range(len(groups))]
+            bars = ax.bar(xs, values[m], width, label=m)
+            if single:
+                ax.bar_label(bars, fmt="%.3f", fontsize=8)
+        ax.set_xticks(range(len(groups)), groups, rotation=20 if len(groups) > 4 else 0)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("score")
+        ax.set_title(f"{report.get('name', '')}: scores" + (" per question type" if report.get("kind") == "gold" else ""))
+        if not single:
+            ax.legend(fontsize=7, ncol=min(len(names), 5), loc="upper center", bbox_to_anchor=(0.5, -0.12))
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out_dir / CHART_SCORES, dpi=110)
+        plt.close(fig)
+        written.append(CHART_SCORES)
+    series = {k: v for k, v in (report.get("latencies_ms") or {}).items() if v}
+    if series:
+        fig, axes = plt.subplots(1, len(series), figsize=(5.5 * len(series), 3.8), squeeze=False)
+        for ax, (kind, vals) in zip(axes[0], series.items()):
+            ax.hist(vals, bins=min(40, max(5, len(vals) // 5)), color="tab:blue", alpha=0.8)
+            p50, p95 = float(np.percentile(vals, 50)), float(np.percentile(vals, 95))
+            for x, label, style in ((p50, "p50", "-"), (p95, "p95", "--")):
+                ax.axvline(x, color="black", linestyle=style, linewidth=1, label=f"{label} {x:.0f} ms")
+            ax.set_xlabel(f"{kind} latency (ms)")
+            ax.set_ylabel("questions")
+            ax.legend(fontsize=8)
+        fig.suptitle(f"{report.get('name', '')}: latency")
+        fig.tight_layout()
+        fig.savefig(out_dir / CHART_LATENCY, dpi=110)
+        plt.close(fig)
+        written.append(CHART_LATENCY)
+    return written
+
+
+def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.json``, the charts and ``report.md`` into ``out_dir``; return the paths by kind."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        report = dict(report, version=REPORT_VERSION)
+        report["charts"] = write_charts(report, out_dir)
+        (out_dir / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        (out_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    except OSError as exc:
+        raise rag.RagError(f"cannot write the report to {out_dir}: {exc}") from None
+    paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
+    paths.update({Path(c).stem: out_dir / c for c in report["charts"]})
+    return paths
+
+
+def load_report(path: str | Path) -> dict:
+    """A ``report.json`` (or a directory holding one); a clear error for anything else."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "report.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise rag.RagError(f"report not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise rag.RagError(f"cannot read report {path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise rag.RagError(f"{path} is not an evaluation report (no metrics): write one with `rag eval --report DIR`")
+    return data
+
+
+def _better(name: str, delta: float) -> int:
+    """+1 if the change is an improvement, -1 if worse, 0 if neutral or none."""
+    if not delta or name in NEUTRAL:
+        return 0
+    sign = 1 if delta > 0 else -1
+    return -sign if any(t in name for t in LOWER_IS_BETTER) else sign
+
+
+def compare_rows(a: dict, b: dict) -> list[tuple[str, str, object, object, float | None]]:
+    """``(group, metric, value in A, value in B, B - A)`` for every metric of either report."""
+    ma, mb = a["metrics"], b["metrics"]
+    rows = []
+    for group in dict.fromkeys([*ma, *mb]):
+        ga, gb = ma.get(group, {}), mb.get(group, {})
+        for name in dict.fromkeys([*ga, *gb]):
+            va, vb = ga.get(name), gb.get(name)
+            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
+            rows.append((group, name, va, vb, (vb - va) if numeric else None))
+    return rows
+
+
+def _label(report: dict, path: str | Path) -> str:
+    s = report.get("settings", {})
+    return f"{Path(path).parent.name or Path(path).name} ({s.get('mode', '?')})" if s else str(path)
+
+
+def _delta(name: str, delta: float | None) -> str:
+    if delta is None:
+        return "–"
+    if name.endswith("_ms") or "words" in name:
+        return f"{delta:+.1f}"
+    if name in NEUTRAL[:3]:
+        return f"{delta:+.0f}"
+    return f"{delta:+.3f}"
+
+
+def compare_table(a: dict, b: dict, label_a: str = "A", label_b: str = "B") -> Table:
+    """The rich table of ``compare_rows``; improvements green, regressions red."""
+    table = Table(title=f"{label_a} → {label_b}", title_justify="left")
+    for col, justify in (("group", "left"), ("metric", "left"), (label_a, "right"), (label_b, "right"), ("delta", "right")):
+        table.add_column(col, justify=justify)
+    for group, name, va, vb, delta in compare_rows(a, b):
+        style = {1: "green", -1: "red", 0: ""}[_better(name, delta or 0)]
+        table.add_row(group, name, fmt(name, va), fmt(name, vb), f"[{style}]{_delta(name, delta)}[/]" if style else _delta(name, delta))
+    return table
+
+
+def compare_markdown(a: dict, b: dict, label_a: str = "A", label_b: str = "B") -> str:
+    rows = [[g, n, fmt(n, va), fmt(n, vb), _delta(n, d)] for g, n, va, vb, d in compare_rows(a, b)]
+    return markdown_table(["group", "metric", label_a, label_b, "delta"], rows)

