@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -313,3 +314,15 @@ def test_browser_chat_citation_click_shows_the_highlighted_passage(server):
             assert other.locator("#rag-chat .rag-msg").count() == 0
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", str(ROOT / "pyproject.toml"), str(SEEDS / "china-pakistan-strategic-dialogue-2026.txt")])
+def test_server_serves_no_files_beyond_the_page(server, path):
+    for prefix in ("gradio_api/file=", "file="):
+        try:
+            with urllib.request.urlopen(f"{server.rstrip('/')}/{prefix}{path}", timeout=10) as resp:
+                body = resp.read()
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, b""
+        assert status >= 400 or b"root:" not in body and b"[project]" not in body and b"Wang Yi" not in body, (prefix, path, status)
