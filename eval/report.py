@@ -143,7 +143,7 @@ def write_charts(report: dict, out_dir: Path) -> list[str]:
         ax.set_ylabel("score")
         ax.set_title(f"{report.get('name', '')}: scores" + (" per question type" if report.get("kind") == "gold" else ""))
         if not single:
-            ax.legend(fontsize=7, ncol=min(len(names), 5), loc="upper center", bbox_to_anchor=(0.5, -0.12))
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
         fig.savefig(out_dir / CHART_SCORES, dpi=110)

@@ -26,9 +26,11 @@ class SourceTexts(Mapping[str, str]):
 
     def _load(self, source: str) -> str | None:
         if source not in self._texts:
-            path = self.corpus_dir / source
-            try:
-                self._texts[source] = rag.read_source(path) if path.is_file() else None
+            root = self.corpus_dir.resolve()
+            path = (root / source).resolve()
+            try:   # a source id leading outside the corpus is never read
+                inside = path.is_relative_to(root) and path.is_file()
+                self._texts[source] = rag.read_source(path) if inside else None
             except (OSError, UnicodeDecodeError):
                 self._texts[source] = None
         return self._texts[source]
@@ -113,7 +115,8 @@ def summarize(records: Sequence[dict]) -> dict:
 
     Retrieval (recall@1/3/5, MRR), keyword accuracy, token F1 and citation recall are over answerable items;
     citation precision and validity over all citations; abstention precision/recall over all items, the
-    unanswerable ones being the positives; answer length over the items that were answered.
+    unanswerable ones being the positives (None when there was no abstention, resp. no unanswerable item);
+    answer length over the items that were answered.
     """
     groups: dict[str, list[dict]] = {"overall": list(records)}
     for r in records:
@@ -135,7 +138,11 @@ def _metrics(records: Sequence[dict]) -> dict:
     out["citation_precision"] = statistics.fmean(all_hits) if all_hits else None
     validity = [v for s in scores for v in s.get("citation_valid", [s["citations_valid"]] if s["citation_hits"] else [])]
     out["citation_validity"] = statistics.fmean(validity) if validity else None
-    out.update(abstention_scores([s["abstained"] for s in scores], [not s["answerable"] for s in scores]))
+    predicted, truth = [s["abstained"] for s in scores], [not s["answerable"] for s in scores]
+    abstention = abstention_scores(predicted, truth)
+    # None where the figure would be vacuous: no abstention to judge, or no unanswerable item to find
+    out["abstention_precision"] = abstention["abstention_precision"] if any(predicted) else None
+    out["abstention_recall"] = abstention["abstention_recall"] if any(truth) else None
     out["answered"] = len(answered)
     out["median_words"] = statistics.median(s["words"] for s in answered) if answered else 0
     out["mean_words"] = statistics.fmean(s["words"] for s in answered) if answered else 0

@@ -56,13 +56,17 @@ def record(it, answer, citations=(), passages=(), abstained=False, latency=10.0)
 def test_perfect_run():
     it = item()
     rec = record(it, f"{TEXT[ALPHA[0]:ALPHA[1]]} [1]", [cite(ALPHA)], [passage(ALPHA), passage(BETA)])
-    s = summarize([rec])["overall"]
+    none = item("q2", "unanswerable", answer=None)
+    abstained = record(none, "The documents do not contain an answer.", [], [passage(GAMMA)], abstained=True)
+    summary = summarize([rec, abstained])
+    assert summary["factoid"]["abstention_precision"] is None and summary["factoid"]["abstention_recall"] is None
+    s = summary["overall"]
     assert s["recall@1"] == s["recall@3"] == s["recall@5"] == s["mrr"] == 1.0
     assert s["keyword_accuracy"] == 1.0
     assert s["citation_precision"] == s["citation_recall"] == s["citation_validity"] == 1.0
     assert s["abstention_precision"] == s["abstention_recall"] == 1.0
     assert s["latency_p50_ms"] == s["latency_p95_ms"] == 10.0
-    assert s["median_words"] == 7                       # the marker [1] is not a word
+    assert s["median_words"] == 7 and s["answered"] == 1          # the marker [1] is not a word
     assert 0 < s["token_f1"] < 1
 
 
@@ -155,6 +159,8 @@ def test_citations_checked_against_a_corpus_directory(tmp_path):
     (tmp_path / "a.txt").write_bytes(TEXT.encode("utf-8"))
     texts = SourceTexts(tmp_path)
     assert "a.txt" in texts and "b.txt" not in texts and texts["a.txt"] == TEXT
+    (tmp_path.parent / "outside.txt").write_text(TEXT, encoding="utf-8")
+    assert "../outside.txt" not in texts                                  # never read outside the corpus
     records = run_gold(FakeChain(), [item()], corpus=tmp_path)
     assert records[0]["score"]["citation_valid"] == [True]
     (tmp_path / "a.txt").write_bytes(("X" + TEXT).encode("utf-8"))       # the file changed since indexing

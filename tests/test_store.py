@@ -77,8 +77,9 @@ def test_k_larger_than_the_store():
     assert ids.shape == (1, 3) and sorted(ids[0].tolist()) == [0, 1, 2]
 
 
-def test_index_above_exact_max_uses_ivf_and_the_manifest_says_so(tmp_path):
-    settings = rag.Settings(faiss_exact_max=5)
+@pytest.mark.parametrize("setting", [{"faiss_exact_max": 5}, {"faiss_kind": "ivf"}])
+def test_index_above_exact_max_or_asked_for_uses_ivf_and_the_manifest_says_so(tmp_path, setting):
+    settings = rag.Settings(**setting)
     report = rag.build_index(SEEDS, tmp_path / "idx", settings)
     assert report.manifest["faiss_kind"] == "ivf" and report.manifest["faiss"]["kind"] == "ivf"
     assert report.manifest["faiss"]["nlist"] >= 1
