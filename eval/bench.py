@@ -189,7 +189,7 @@ def worker_base_build(p: dict) -> dict:
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
     chunks = splitter.split_documents(docs)
     store = FAISS.from_documents(chunks, _baseline_embeddings())
-    store.save_local(p["index"])
+    _save_base_store(store, Path(p["index"]))
     return {"build_s": time.perf_counter() - t0, "chunks": len(chunks), "peak_rss_mb": peak_rss_mb()}
 
 
@@ -198,7 +198,25 @@ def _base_store(index: str):
         warnings.simplefilter("ignore", DeprecationWarning)  # langchain-community's notice that it is being sunset
         from langchain_community.vectorstores import FAISS
 
-    return FAISS.load_local(index, _baseline_embeddings(), allow_dangerous_deserialization=True)  # our own file
+    import faiss
+    from langchain_community.docstore.in_memory import InMemoryDocstore
+    from langchain_core.documents import Document
+
+    folder = Path(index)
+    rows = json.loads((folder / "docs.json").read_text(encoding="utf-8"))
+    docstore = InMemoryDocstore({r["id"]: Document(page_content=r["text"], metadata=r["metadata"]) for r in rows})
+    return FAISS(_baseline_embeddings(), faiss.read_index(str(folder / "index.faiss")), docstore, {i: r["id"] for i, r in enumerate(rows)})
+
+
+def _save_base_store(store, folder: Path) -> None:
+    """The stock store's FAISS index and documents, written without pickle (``save_local`` pickles the docstore)."""
+    import faiss
+
+    folder.mkdir(parents=True, exist_ok=True)
+    faiss.write_index(store.index, str(folder / "index.faiss"))
+    rows = [{"id": doc_id, "text": store.docstore.search(doc_id).page_content, "metadata": store.docstore.search(doc_id).metadata}
+            for _, doc_id in sorted(store.index_to_docstore_id.items())]
+    (folder / "docs.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
 
 
 def _base_passages(docs) -> list[dict]:
