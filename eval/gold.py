@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
-from rag import RagError, read_source
+from rag import RagError, load_corpus
 
 QuestionType = Literal["factoid", "paraphrase", "multi_hop", "list", "numeric_date", "unanswerable", "follow_up"]
 
@@ -55,16 +55,10 @@ class GoldItem(BaseModel):
 
 
 def corpus_texts(corpus_dir: str | Path) -> dict[str, str]:
-    """Every ``.txt``/``.md`` file of the corpus by its id, decoded as the index decodes it."""
-    corpus_dir = Path(corpus_dir)
-    texts = {}
-    for path in sorted(corpus_dir.rglob("*")):
-        if path.is_file() and path.suffix.lower() in (".txt", ".md", ".markdown", ".rst"):
-            try:
-                texts[path.relative_to(corpus_dir).as_posix()] = read_source(path)
-            except UnicodeDecodeError:
-                continue
-    return texts
+    """The text of every document of the corpus by its id: the files :func:`rag.load_corpus` reads (as the
+    index does), decoded as the index decodes them."""
+    docs, _ = load_corpus(corpus_dir)
+    return {doc.id: doc.text for doc in docs}
 
 
 def load_gold(path: str | Path, corpus_dir: str | Path) -> list[GoldItem]:

@@ -18,7 +18,8 @@ from eval.metrics import abstention_scores, first_hit, keywords_ok, percentiles,
 
 
 class SourceTexts(Mapping[str, str]):
-    """The corpus files by source id, read on first use with :func:`rag.read_source` (as the index decoded them)."""
+    """The corpus files by source id, found with :func:`rag.source_path` and read on first use with
+    :func:`rag.read_source` (as the index decoded them)."""
 
     def __init__(self, corpus_dir: str | Path):
         self.corpus_dir = Path(corpus_dir)
@@ -26,12 +27,10 @@ class SourceTexts(Mapping[str, str]):
 
     def _load(self, source: str) -> str | None:
         if source not in self._texts:
-            root = self.corpus_dir.resolve()
-            path = (root / source).resolve()
-            try:   # a source id leading outside the corpus is never read
-                inside = path.is_relative_to(root) and path.is_file()
-                self._texts[source] = rag.read_source(path) if inside else None
-            except (OSError, UnicodeDecodeError):
+            try:  # a source id leading outside the corpus is never read (rag.source_path refuses it)
+                path = rag.source_path(self.corpus_dir, source)
+                self._texts[source] = rag.read_source(path) if path.is_file() else None
+            except (rag.RagError, OSError, UnicodeDecodeError):
                 self._texts[source] = None
         return self._texts[source]
 

@@ -9,7 +9,7 @@ Example:
 
 from rag.chain import Chain, load_chain
 from rag.config import Settings
-from rag.corpus import read_source, source_path
+from rag.corpus import load_corpus, read_source, source_path
 from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.index import BuildReport, build_index, load_index
@@ -36,6 +36,7 @@ __all__ = [
     "VectorStore",
     "build_index",
     "load_chain",
+    "load_corpus",
     "load_index",
     "load_retriever",
     "read_source",

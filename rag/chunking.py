@@ -8,6 +8,13 @@ Sentences come from pysbd; a chunk packs whole consecutive sentences of one para
 ``hard_max_chars`` with no sentence boundary is split at spaces). For every chunk,
 ``text[chunk.start:chunk.end] == chunk.text``.
 
+A large document need not be one string: :meth:`Chunker.split_stream` takes its text as consecutive pieces
+(e.g. 256 KiB blocks decoded incrementally, see :meth:`rag.corpus.Document.blocks`), cuts them at paragraph
+breaks and chunks paragraph by paragraph, keeping a running offset, so it holds about one block at a time.
+Which paragraph rule applies depends on the whole text; :class:`BlankLineProbe` decides it piece by piece.
+The chunks equal ``split`` on the joined text, except in a paragraph longer than ``max_paragraph_chars``
+(1,000,000 characters without a paragraph break), which is cut at a line break or space into several.
+
 Example:
     >>> chunker = Chunker(max_sentences=1)
     >>> [c.text for c in chunker.split("a.txt", "One. Two.\\n\\nThree")]
@@ -17,27 +24,118 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain
 
 from rag.records import Chunk
 
 VERSION = 3
 """Bumped whenever the same settings would split a text differently (a changed version rebuilds the index)."""
 
+MAX_PARAGRAPH_CHARS = 1_000_000
+""":meth:`Chunker.split_stream` cuts a paragraph longer than this (at a line break or space) to bound memory."""
+
 _LEANS_BACK = re.compile(r"(This|These|That|Those|They|Their|It|Its|Such|Both|He|She|His|Her)\b")
 _BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n")
+_LINE_BREAK = re.compile(r"\n")
+_NON_SPACE = re.compile(r"\S")  # for str patterns, \s is exactly str.isspace()
+_GAP = re.compile(r"[ \t\r\f\v]*(\n)?")
 
 
-def paragraphs(text: str) -> Iterator[tuple[int, int]]:
-    """Yield ``(start, end)`` of each non-blank paragraph, trimmed of surrounding whitespace."""
-    breaker = _BLANK_LINES if _BLANK_LINES.search(text.strip()) else re.compile(r"\n")
-    pos = 0
-    for m in [*breaker.finditer(text), None]:
-        stop = m.start() if m else len(text)
+def has_blank_lines(text: str) -> bool:
+    """Whether ``text`` has a blank line between its first and last non-blank characters (then paragraphs are
+    separated by blank lines; otherwise each line is a paragraph)."""
+    return _BLANK_LINES.search(text.strip()) is not None
+
+
+class BlankLineProbe:
+    """:func:`has_blank_lines` of a text fed piece by piece, holding no more than the current piece.
+
+    Example:
+        >>> probe = BlankLineProbe()
+        >>> for piece in ("One.\\n ", "\\nTwo", "."):
+        ...     probe.feed(piece)
+        >>> probe.result
+        True
+    """
+
+    def __init__(self) -> None:
+        self._started = False  # a non-space character has been seen
+        self._armed = False  # a blank line has been seen after one
+        self._gap = False  # the text so far ends with "\n" + [ \t\r\f\v]*, after a non-space character
+        self.result = False  # a non-space character has been seen after that blank line
+
+    def feed(self, piece: str) -> None:
+        if self.result or not piece:
+            return
+        if self._armed:
+            self.result = _NON_SPACE.search(piece) is not None
+            return
+        pos = 0
+        if self._gap:
+            gap = _GAP.match(piece)
+            if gap.group(1):  # the newline that completes a blank line begun in an earlier piece
+                self._armed = True
+                self.result = _NON_SPACE.search(piece, gap.end()) is not None
+                return
+            if gap.end() == len(piece):
+                return
+            self._gap, pos = False, gap.end()
+        if not self._started:
+            first = _NON_SPACE.search(piece, pos)
+            if first is None:
+                return
+            self._started, pos = True, first.start()
+        # the first blank line after a non-space character ends earliest: if any has text after it, this one has
+        blank = _BLANK_LINES.search(piece, pos)
+        if blank:
+            self._armed = True
+            self.result = _NON_SPACE.search(piece, blank.end()) is not None
+            return
+        newline = piece.rfind("\n", pos)
+        self._gap = newline >= 0 and _GAP.match(piece, newline + 1).end() == len(piece)
+
+
+def paragraphs(text: str, blank_lines: bool | None = None, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+    """Yield ``(start, end)`` of each non-blank paragraph, trimmed of surrounding whitespace.
+
+    ``blank_lines`` picks the rule (default: :func:`has_blank_lines` of ``text``, i.e. of a whole document);
+    ``start``/``end`` restrict the scan to ``text[start:end]``, offsets staying those of ``text``.
+    """
+    end = len(text) if end is None else end
+    if blank_lines is None:
+        blank_lines = has_blank_lines(text)
+    breaker = _BLANK_LINES if blank_lines else _LINE_BREAK
+    pos = start
+    for m in chain(breaker.finditer(text, start, end), [None]):
+        stop = m.start() if m else end
         yield from _trim(text, pos, stop)
         pos = m.end() if m else stop
+
+
+def _last_break(text: str, blank_lines: bool) -> int:
+    """End of the last paragraph break of ``text`` (0 if none): everything before it is whole paragraphs.
+
+    A break found in a prefix of a text is a break of the whole text too (a match never depends on what
+    follows its second newline, and an attempt cut short by the prefix's end cannot precede a found match).
+    """
+    if not blank_lines:
+        return text.rfind("\n") + 1
+    last = 0
+    for m in _BLANK_LINES.finditer(text):
+        last = m.end()
+    return last
+
+
+def _forced_cut(text: str, limit: int) -> int:
+    """Where to cut a paragraph longer than ``limit``: after its last line break, else space, before ``limit``."""
+    for sep in ("\n", " "):
+        cut = text.rfind(sep, 0, limit) + 1
+        if cut > 0:
+            return cut
+    return limit
 
 
 def _trim(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
@@ -91,9 +189,47 @@ class Chunker:
 
     def split(self, source: str, text: str, first_id: int = 0) -> list[Chunk]:
         """Chunk one document; chunk ids count up from ``first_id``."""
-        chunks: list[Chunk] = []
+        return list(self._chunks(source, text, paragraphs(text), 0, first_id))
+
+    def split_stream(
+        self,
+        source: str,
+        pieces: Iterable[str],
+        blank_lines: bool,
+        first_id: int = 0,
+        max_paragraph_chars: int = MAX_PARAGRAPH_CHARS,
+    ) -> Iterator[Chunk]:
+        """Chunk one document given as consecutive pieces of its text, yielding chunks as they are found.
+
+        ``blank_lines`` is :func:`has_blank_lines` of the whole text (a :class:`BlankLineProbe` fed the same
+        pieces). Text is held from the last paragraph break on, so memory follows the piece size, not the
+        document's. The chunks (offsets into the whole text) are those of :meth:`split` on ``"".join(pieces)``,
+        unless a paragraph is longer than ``max_paragraph_chars``: it is cut, after its last line break or
+        space before that length, into separate paragraphs.
+        """
+        buf, offset, next_id = "", 0, first_id
+        for piece in pieces:
+            buf = buf + piece if buf else piece
+            del piece  # one copy of the text at a time
+            while True:
+                cut = _last_break(buf, blank_lines)
+                if not cut and len(buf) > max_paragraph_chars:
+                    cut = _forced_cut(buf, max_paragraph_chars)
+                if not cut:
+                    break
+                for chunk in self._chunks(source, buf, paragraphs(buf, blank_lines, 0, cut), offset, next_id):
+                    next_id += 1
+                    yield chunk
+                buf, offset = buf[cut:], offset + cut
+                if len(buf) <= max_paragraph_chars:
+                    break
+        yield from self._chunks(source, buf, paragraphs(buf, blank_lines), offset, next_id)
+
+    def _chunks(self, source: str, text: str, spans: Iterable[tuple[int, int]], offset: int, first_id: int) -> Iterator[Chunk]:
+        """Chunks of the paragraphs ``spans`` of ``text``, whose first character is at ``offset`` of the document."""
+        next_id = first_id
         step = max(1, self.max_sentences - self.overlap_sentences)
-        for p_start, p_end in paragraphs(text):
+        for p_start, p_end in spans:
             sents = self.sentences(text, p_start, p_end)
             i = 0
             while i < len(sents):
@@ -103,8 +239,8 @@ class Chunker:
                 ):
                     j += 1
                 s, e = sents[i][0], sents[j - 1][1]
-                chunks.append(Chunk(first_id + len(chunks), source, s, e, text[s:e], p_start, p_end))
+                yield Chunk(next_id, source, offset + s, offset + e, text[s:e], offset + p_start, offset + p_end)
+                next_id += 1
                 if j == len(sents):
                     break
                 i = min(i + step, j) if j - i > step else j
-        return chunks

@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -66,8 +67,8 @@ def ensure_index(settings: Settings, force: bool = False, quiet: bool = False):
             settings.corpus_dir, settings.index_dir, settings, force=force,
             progress=lambda stage, done, total: bar.update(task, completed=done, total=total),
         )
-    if report.skipped_files:
-        err.print(f"[yellow]warning:[/yellow] skipped {len(report.skipped_files)} file(s) that are not UTF-8 text: {', '.join(report.skipped_files)}")
+    for line in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(line)}", soft_wrap=True)
     return report
 
 

@@ -62,3 +62,6 @@ class Settings(BaseSettings):
     faiss_exact_max: int = Field(
         50_000, ge=1, description="Up to this many chunks the FAISS index is exact (flat); above it, IVF."
     )
+    max_file_mb: float = Field(
+        100, gt=0, description="Corpus files larger than this many MB (1 MB = 1,048,576 bytes) are skipped with a warning."
+    )

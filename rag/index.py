@@ -20,14 +20,14 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from rag.chunking import VERSION as CHUNKER_VERSION
 from rag.chunking import Chunker
 from rag.config import Settings
-from rag.corpus import load_corpus
+from rag.corpus import Document, scan_corpus
 from rag.embedding import ONNX_FILE, Embedder, export_onnx
 from rag.errors import RagError
 from rag.lexical import BM25Index
@@ -43,12 +43,18 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class BuildReport:
-    """What ``build_index`` did: ``built`` is False when the index was already up to date."""
+    """What ``build_index`` did: ``built`` is False when the index was already up to date.
+
+    ``skipped_files`` are the corpus files that are not UTF-8 text, ``too_large_files`` those over
+    ``max_file_mb``; ``warnings`` says so in one line per kind, for the user.
+    """
 
     built: bool
     path: Path
     manifest: dict
     skipped_files: list[str]
+    too_large_files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -113,7 +119,8 @@ def build_index(
     """Chunk, embed and index every document of ``corpus_dir`` into ``index_dir``; skip if nothing changed."""
     settings = settings or Settings()
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
-    docs, skipped = load_corpus(corpus_dir)
+    scan = scan_corpus(corpus_dir, settings.max_file_mb)
+    docs, skipped, too_large = scan.documents, scan.not_text, list(scan.too_large)
     fingerprint = _fingerprint(settings, {d.id: d.sha256 for d in docs})
     index_dir.mkdir(parents=True, exist_ok=True)
     with _locked(index_dir):
@@ -121,11 +128,11 @@ def build_index(
         if live and not force:
             old = _read_manifest(live)
             if old is not None and old.get("fingerprint") == fingerprint:
-                return BuildReport(False, live, old, skipped)
+                return BuildReport(False, live, old, skipped, too_large, scan.warnings())
         _remove_stale(index_dir, keep=live)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=index_dir))
         try:
-            manifest = _write_build(tmp, docs, skipped, settings, fingerprint, corpus_dir, progress)
+            manifest = _write_build(tmp, docs, skipped, too_large, settings, fingerprint, corpus_dir, progress)
             final = index_dir / f"build-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
             os.rename(tmp, final)
             _fsync_dir(index_dir)
@@ -137,16 +144,17 @@ def build_index(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _remove_stale(index_dir, keep=final)
-    return BuildReport(True, final, manifest, skipped)
+    return BuildReport(True, final, manifest, skipped, too_large, scan.warnings())
 
 
 def _write_build(
-    folder: Path, docs, skipped, settings: Settings, fingerprint: dict, corpus_dir: Path, progress: Progress | None
+    folder: Path, docs: list[Document], skipped: list[str], too_large: list[str], settings: Settings, fingerprint: dict,
+    corpus_dir: Path, progress: Progress | None,
 ) -> dict:
     chunker = _chunker(settings)
     chunks: list[Chunk] = []
-    for doc in docs:
-        chunks.extend(chunker.split(doc.id, doc.text, first_id=len(chunks)))
+    for doc in docs:  # one document at a time, read in blocks: no document's whole text is held
+        chunks.extend(chunker.split_stream(doc.id, doc.blocks(), doc.blank_lines, first_id=len(chunks)))
     if not chunks:
         raise RagError(f"the documents in {corpus_dir} contain no text to index")
     embedder = Embedder(settings.embedding_model, settings.batch_size, backend="torch")
@@ -178,6 +186,7 @@ def _write_build(
         "corpus_dir": str(corpus_dir),
         "files": fingerprint["files"],
         "skipped_files": skipped,
+        "too_large_files": too_large,
         "counts": {"documents": len(docs), "chunks": len(chunks)},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fingerprint": fingerprint,
@@ -240,17 +249,25 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
         chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
     except (ValueError, TypeError) as exc:
         raise RagError(f"index file corrupted: {build / 'chunks.jsonl'} ({exc}): {fix}") from None
-    try:
-        store = FaissStore.load(build / "vectors.faiss", manifest.get("faiss_kind", "flat"))
-    except RuntimeError as exc:
-        raise RagError(f"index file corrupted: {build / 'vectors.faiss'} ({str(exc).splitlines()[0][:120]}): {fix}") from None
-    try:
-        bm25 = BM25Index.load(build / "bm25")
-    except (OSError, ValueError, KeyError) as exc:
-        raise RagError(f"index file corrupted: {build / 'bm25'} ({exc}): {fix}") from None
+    store = _load_store(build / "vectors.faiss", manifest.get("faiss_kind", "flat"), fix)
+    bm25 = _load_bm25(build / "bm25", fix)
     expected = manifest.get("counts", {}).get("chunks")
     if store.index.d != manifest.get("embedding_dimension"):
         raise RagError(f"index vectors have dimension {store.index.d}, manifest says {manifest.get('embedding_dimension')}: {fix}")
     if not (len(chunks) == len(store) == expected == bm25.retriever.scores["num_docs"]):
         raise RagError(f"index files disagree on the chunk count ({len(chunks)} chunks, {len(store)} vectors, manifest {expected}): {fix}")
     return Index(build, manifest, chunks, store, bm25)
+
+
+def _load_store(path: Path, kind: str, fix: str) -> FaissStore:
+    try:
+        return FaissStore.load(path, kind)
+    except RuntimeError as exc:
+        raise RagError(f"index file corrupted: {path} ({str(exc).splitlines()[0][:120]}): {fix}") from None
+
+
+def _load_bm25(path: Path, fix: str) -> BM25Index:
+    try:
+        return BM25Index.load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise RagError(f"index file corrupted: {path} ({exc}): {fix}") from None

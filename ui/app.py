@@ -298,9 +298,8 @@ def _build(settings: rag.Settings) -> None:
         )
     counts = report.manifest.get("counts", {})
     err.print(f"index built: {counts.get('documents', '?')} document(s), {counts.get('chunks', '?')} chunks", highlight=False, soft_wrap=True)
-    if report.skipped_files:
-        err.print(f"warning: skipped {len(report.skipped_files)} file(s) that are not UTF-8 text: {', '.join(report.skipped_files)}",
-                  highlight=False, markup=False, soft_wrap=True)
+    for line in report.warnings:
+        err.print(f"warning: {line}", highlight=False, markup=False, soft_wrap=True)
 
 
 def make_service(settings: rag.Settings, corpus_dir: Path | None, answerer: str = "extractive") -> ChatService:
