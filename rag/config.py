@@ -42,8 +42,11 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(5, ge=1, le=100, description="Passages returned per search.")
     mode: Mode = Field("hybrid", description="Retrieval mode: hybrid, dense or bm25.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
-    dense_weight: float = Field(1.5, ge=0, description="Weight of the dense ranking in the fusion (BM25 has 1).")
+    rrf_k: int = Field(5, ge=1, description="Reciprocal rank fusion constant.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in the fusion (BM25 has 1).")
+    paragraph_weight: float = Field(
+        1.0, ge=0, description="Weight of each paragraph ranking (dense and BM25 over whole paragraphs) in the fusion; 0 turns it off."
+    )
     candidates: int = Field(50, ge=1, description="Candidates each retriever contributes before fusion.")
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted, in characters.")
     llm_provider: Literal["none", "ollama", "openai", "llamacpp"] = Field(

@@ -31,12 +31,15 @@ from rag.corpus import Document, scan_corpus
 from rag.embedding import ONNX_FILE, Embedder, export_onnx
 from rag.errors import RagError
 from rag.lexical import BM25Index
+from rag.paragraphs import BM25 as PARAGRAPH_BM25
+from rag.paragraphs import VECTORS as PARAGRAPH_VECTORS
+from rag.paragraphs import Paragraphs, paragraph_of
 from rag.records import Chunk
 from rag.store import FaissStore
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 POINTER = "CURRENT"
-FILES = ("manifest.json", "chunks.jsonl", "vectors.faiss", "bm25")
+FILES = ("manifest.json", "chunks.jsonl", "vectors.faiss", "bm25", PARAGRAPH_VECTORS, PARAGRAPH_BM25)
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, called as the embedding advances."""
 
@@ -66,6 +69,7 @@ class Index:
     chunks: list[Chunk]
     store: FaissStore
     bm25: BM25Index
+    paragraphs: Paragraphs
 
 
 def _chunker(settings: Settings) -> Chunker:
@@ -158,18 +162,20 @@ def _write_build(
     if not chunks:
         raise RagError(f"the documents in {corpus_dir} contain no text to index")
     embedder = Embedder(settings.embedding_model, settings.batch_size, backend="torch")
-    done = 0
+    done, total = 0, len(chunks) + len(set(paragraph_of(chunks)))
 
     def advance(n: int) -> None:
         nonlocal done
         done += n
         if progress:
-            progress("embedding", done, len(chunks))
+            progress("embedding", done, total)
 
     vectors = embedder.encode([c.text for c in chunks], on_batch=advance)
     kind = None if settings.faiss_kind == "auto" else settings.faiss_kind
     store = FaissStore.build(vectors, exact_max=settings.faiss_exact_max, kind=kind)
     store.save(folder / "vectors.faiss")
+    paragraphs = Paragraphs.build(chunks, embedder, exact_max=settings.faiss_exact_max, kind=kind, on_batch=advance)
+    paragraphs.save(folder)
     query_encoder = export_onnx(embedder, folder / ONNX_FILE)
     BM25Index.build([c.text for c in chunks]).save(folder / "bm25")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
@@ -182,12 +188,13 @@ def _write_build(
         "chunker": fingerprint["chunker"],
         "faiss_kind": store.kind,
         "faiss": store.describe(),
+        "paragraph_faiss_kind": paragraphs.store.kind,
         "query_encoder": query_encoder,
         "corpus_dir": str(corpus_dir),
         "files": fingerprint["files"],
         "skipped_files": skipped,
         "too_large_files": too_large,
-        "counts": {"documents": len(docs), "chunks": len(chunks)},
+        "counts": {"documents": len(docs), "chunks": len(chunks), "paragraphs": len(paragraphs)},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fingerprint": fingerprint,
     }
@@ -251,12 +258,19 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
         raise RagError(f"index file corrupted: {build / 'chunks.jsonl'} ({exc}): {fix}") from None
     store = _load_store(build / "vectors.faiss", manifest.get("faiss_kind", "flat"), fix)
     bm25 = _load_bm25(build / "bm25", fix)
+    paragraphs = Paragraphs(
+        _load_store(build / PARAGRAPH_VECTORS, manifest.get("paragraph_faiss_kind", "flat"), fix),
+        _load_bm25(build / PARAGRAPH_BM25, fix),
+        paragraph_of(chunks),
+    )
+    if not len(paragraphs) == max(paragraphs.of, default=-1) + 1 == paragraphs.bm25.retriever.scores["num_docs"]:
+        raise RagError(f"index files disagree on the paragraph count in {build}: {fix}")
     expected = manifest.get("counts", {}).get("chunks")
     if store.index.d != manifest.get("embedding_dimension"):
         raise RagError(f"index vectors have dimension {store.index.d}, manifest says {manifest.get('embedding_dimension')}: {fix}")
     if not (len(chunks) == len(store) == expected == bm25.retriever.scores["num_docs"]):
         raise RagError(f"index files disagree on the chunk count ({len(chunks)} chunks, {len(store)} vectors, manifest {expected}): {fix}")
-    return Index(build, manifest, chunks, store, bm25)
+    return Index(build, manifest, chunks, store, bm25, paragraphs)
 
 
 def _load_store(path: Path, kind: str, fix: str) -> FaissStore:

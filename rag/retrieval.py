@@ -1,5 +1,8 @@
 """Search the index: dense (FAISS), lexical (BM25) or both fused by reciprocal rank fusion.
 
+Hybrid fusion adds, for each candidate chunk, the ranks of its paragraph in a dense and a BM25 search over
+whole paragraphs (weight ``paragraph_weight``; see :mod:`rag.paragraphs`).
+
 Example:
     >>> retriever = load_retriever("index")            # doctest: +SKIP
     >>> retriever.search("Where was the dialogue held?", k=3)   # doctest: +SKIP
@@ -11,6 +14,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from rag.config import Mode, Settings
 from rag.embedding import ONNX_FILE, Embedder
@@ -36,9 +41,9 @@ class Retriever:
     def chunks(self) -> list[Chunk]:
         return self.index.chunks
 
-    def dense(self, query: str, n: int) -> list[tuple[int, float]]:
-        """Chunk ids and cosine similarities of the ``n`` nearest chunks."""
-        scores, ids = self.index.store.search(self.embedder.encode([query]), n)
+    def dense(self, query: str, n: int, vector: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Chunk ids and cosine similarities of the ``n`` nearest chunks (``vector``: the query's, if known)."""
+        scores, ids = self.index.store.search(self.embedder.encode([query]) if vector is None else vector, n)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
@@ -55,19 +60,33 @@ class Retriever:
         if not query or not query.strip():
             raise RagError("the query is empty: type a question or some keywords")
         n = max(self.settings.candidates, k * 4)
-        dense = self.dense(query, n) if mode != "bm25" else []
+        vector = self.embedder.encode([query]) if mode != "bm25" else None
+        dense = self.dense(query, n, vector) if mode != "bm25" else []
         lexical = self.lexical(query, n) if mode != "dense" else []
         d_rank = {cid: r for r, (cid, _) in enumerate(dense, 1)}
         b_rank = {cid: r for r, (cid, _) in enumerate(lexical, 1)}
         if mode == "hybrid":
-            fused: dict[int, float] = {}
-            for ranks, weight in ((d_rank, self.settings.dense_weight), (b_rank, 1.0)):
-                for cid, r in ranks.items():
-                    fused[cid] = fused.get(cid, 0.0) + weight / (self.settings.rrf_k + r)
-            ranked = sorted(fused.items(), key=lambda x: -x[1])
+            ranked = sorted(self._fuse(query, vector, n, d_rank, b_rank).items(), key=lambda x: -x[1])
         else:
             ranked = dense or lexical
         return PassageList(self._passages(ranked, k, d_rank, b_rank))
+
+    def _fuse(self, query: str, vector: np.ndarray, n: int, d_rank: dict, b_rank: dict) -> dict[int, float]:
+        """Weighted reciprocal rank fusion of the chunk rankings, plus each chunk's paragraph ranks."""
+        s = self.settings
+        fused: dict[int, float] = {}
+        for ranks, weight in ((d_rank, s.dense_weight), (b_rank, 1.0)):
+            for cid, r in ranks.items():
+                fused[cid] = fused.get(cid, 0.0) + weight / (s.rrf_k + r)
+        paragraphs = self.index.paragraphs
+        if s.paragraph_weight and paragraphs is not None:
+            bonus: dict[int, float] = {}
+            for ranking in paragraphs.search(vector[0], query, n):
+                for r, p in enumerate(ranking, 1):
+                    bonus[p] = bonus.get(p, 0.0) + s.paragraph_weight / (s.rrf_k + r)
+            for cid in fused:
+                fused[cid] += bonus.get(paragraphs.of[cid], 0.0)
+        return fused
 
     def _passages(self, ranked, k: int, d_rank: dict, b_rank: dict) -> list[Passage]:
         out: list[Passage] = []

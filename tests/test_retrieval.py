@@ -5,6 +5,7 @@ from langchain_core.retrievers import BaseRetriever
 import rag
 from eval.gold import load_gold
 from eval.metrics import first_hit
+from rag.paragraphs import paragraph_of, paragraph_texts
 from tests.conftest import GOLD, SEEDS
 
 
@@ -70,3 +71,28 @@ def test_passage_list_renders_and_converts(retriever):
     assert html.startswith("<table>") and html.count("<tr>") == 4 and "Kashmir" in html
     frame = passages.to_pandas()
     assert isinstance(frame, pd.DataFrame) and list(frame["start"]) == [p.start for p in passages]
+
+
+def test_paragraph_texts_join_chunks_once():
+    chunks = [
+        rag.Chunk(0, "a.txt", 0, 10, "One. Two.", 0, 20),
+        rag.Chunk(1, "a.txt", 5, 20, "Two. Three.", 0, 20),
+        rag.Chunk(2, "a.txt", 22, 30, "Four.", 22, 30),
+    ]
+    assert paragraph_of(chunks) == [0, 0, 1]
+    assert paragraph_texts(chunks) == ["One. Two. Three.", "Four."]
+
+
+def test_the_paragraph_around_a_chunk_counts_in_hybrid_search(tmp_path):
+    """Two identical sentences: the one whose paragraph matches the rest of the query wins, wherever it is."""
+    twin = "Alpha beta gamma delta epsilon."
+    paragraphs = [f"{twin} Lumber is shipped by rail.", f"{twin} The harbour of Zorvan exports copper ore."]
+    query = "alpha beta gamma delta epsilon at the Zorvan copper harbour"
+    for n, layout in enumerate((paragraphs, paragraphs[::-1])):
+        corpus, index = tmp_path / f"c{n}", tmp_path / f"i{n}"
+        corpus.mkdir()
+        text = "\n\n".join(layout) + "\n"
+        (corpus / "a.txt").write_text(text, encoding="utf-8")
+        rag.build_index(corpus, index)
+        best = next(p for p in rag.load_retriever(index).search(query, k=4) if p.text == twin)
+        assert "Zorvan" in text[best.para_start : best.para_end]

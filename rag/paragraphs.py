@@ -1,0 +1,71 @@
+"""Paragraph-level search: each paragraph embedded and BM25-indexed as a whole, to rank chunks by their context.
+
+A chunk is a sentence or two; the paragraph around it says what the sentence is about ("the talks", "the
+corridor"), which questions often name instead of the sentence's own words. Retrieval adds each chunk's
+paragraph ranks to the fusion (see :mod:`rag.retrieval`). A paragraph's text is its chunks' text joined,
+so it is built from the chunks alone. Measured on squad11 (4,961 questions): hit@5 0.956 → 0.973.
+
+Example:
+    >>> paragraphs = Paragraphs.build(chunks, embedder)        # doctest: +SKIP
+    >>> paragraphs.search(query_vector, "the talks", 5)         # doctest: +SKIP
+    ([3, 0, 7, 1, 2], [0, 3, 5, 1, 4])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag.embedding import Embedder
+from rag.lexical import BM25Index
+from rag.records import Chunk
+from rag.store import FaissStore
+
+VECTORS, BM25 = "paragraphs.faiss", "paragraphs_bm25"
+
+
+def paragraph_of(chunks: Sequence[Chunk]) -> list[int]:
+    """The paragraph number of every chunk (paragraphs numbered in order of first appearance)."""
+    numbers: dict[tuple[str, int, int], int] = {}
+    return [numbers.setdefault((c.source, c.para_start, c.para_end), len(numbers)) for c in chunks]
+
+
+def paragraph_texts(chunks: Sequence[Chunk]) -> list[str]:
+    """Each paragraph's text: its chunks joined by a space, text shared by overlapping chunks kept once."""
+    parts: dict[int, list[str]] = {}
+    covered: dict[int, int] = {}
+    for c, p in zip(chunks, paragraph_of(chunks)):
+        done = covered.get(p, c.start)
+        if c.end > done:
+            parts.setdefault(p, []).append(c.text[max(done - c.start, 0):].strip())
+            covered[p] = c.end
+    return [" ".join(filter(None, parts.get(p, []))) for p in range(len(parts))]
+
+
+class Paragraphs:
+    """Dense and BM25 search over paragraphs; ``of[chunk_id]`` is a chunk's paragraph number."""
+
+    def __init__(self, store: FaissStore, bm25: BM25Index, of: list[int]):
+        self.store, self.bm25, self.of = store, bm25, of
+
+    @classmethod
+    def build(cls, chunks: Sequence[Chunk], embedder: Embedder, *, exact_max: int = 50_000, kind: str | None = None,
+              on_batch: Callable[[int], None] | None = None) -> Paragraphs:
+        texts = paragraph_texts(chunks)
+        store = FaissStore.build(embedder.encode(texts, on_batch=on_batch), exact_max=exact_max, kind=kind)
+        return cls(store, BM25Index.build(texts), paragraph_of(chunks))
+
+    def save(self, folder: Path) -> None:
+        self.store.save(folder / VECTORS)
+        self.bm25.save(folder / BM25)
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def search(self, query_vector: np.ndarray, query: str, n: int) -> tuple[list[int], list[int]]:
+        """Paragraph numbers best first: by dense similarity, and by BM25."""
+        _, ids = self.store.search(query_vector.reshape(1, -1), n)
+        _, lexical = self.bm25.search(query, n)
+        return [int(i) for i in ids[0] if i >= 0], [int(i) for i in lexical]
