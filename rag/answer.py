@@ -3,8 +3,11 @@
 Each sentence of the passages is scored by dense similarity to the question, IDF-weighted
 stemmed word overlap, and whether it holds what the question asks for (a date for "when", a number
 for "how many", a place for "where"/"which city", a name for "who"). The best sentence answers; a close second
-from elsewhere joins it when the question has several parts. When no sentence is close enough, or none holds
-the asked-for kind of thing, the answerer abstains.
+from elsewhere joins it when the question has several parts ("which two", "... and why"). A sentence that points
+back ("This shows ...", "... in this regard") is quoted with the sentence before it. When no sentence is close
+enough, or none holds the asked-for kind of thing, the answerer abstains: "who is the prime minister" is not
+answered by a deputy prime minister, "X's first name" needs a name next to X, and the numbers and hyphenated
+names of the question ("2026", "China-Bangladesh-Pakistan") must appear in the sentence.
 
 Example:
     >>> answerer = ExtractiveAnswerer(embedder)               # doctest: +SKIP
@@ -18,7 +21,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -28,6 +31,7 @@ from rag.chunking import Chunker
 from rag.embedding import Embedder
 from rag.lexical import tokenize
 from rag.records import Passage
+from rag.rewrite import own_question
 
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|thousand|million|billion|dozen|several"
@@ -45,13 +49,20 @@ _TYPE_RULES = (
     (re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|amount)\b", re.I), "number"),
     (re.compile(r"\bwhen\b|\b(what|which) (year|month|date|day)\b|\bsince when\b", re.I), "date"),
     (re.compile(r"\bwhere\b|\b(what|which) (city|country|town|place|region|province|capital)\b", re.I), "place"),
-    (re.compile(r"^\s*who\b|\bwho (is|was|are|were)\b|\bwhose\b|\b(called|named)\b", re.I), "name"),
+    (re.compile(r"^\s*who\b|\bwho (is|was|are|were)\b|\bwhose\b|\b(called|named)\b|[’']s (first |last |full |given )?name\b", re.I), "name"),
 )
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*[a-z][\w’'-]*")
 _PLACE = re.compile(r"\b(in|at|from|near|to)\s+([A-Z][\w’']+)")
 _SPECIFIC = re.compile(r"\b(\d[\d.,]*|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d+(st|nd|rd|th))\b", re.I)
-_ANAPHOR = re.compile(r"^(This|These|That|Those|They|It|Its|Such|Both|Their)\b")
-_MULTI = re.compile(r"\b(and|both|which two|which three|list|name the|what are|what were)\b|,", re.I)
+_IDENTIFIER = re.compile(r"\b[A-Z][\w’']*(?:-[A-Z0-9][\w’']*)+")
+_NAME_OF = re.compile(r"\b([A-Z][\w’'-]+)[’']s (?:first |last |full |given )?name\b")
+_WHO_ROLE = re.compile(r"^\s*who (?:is|was|are|were) (?:the )?(?:[A-Z][\w’'-]*[’']s )?([a-z][a-z -]+?)\??$", re.I)
+_ROLE_PREFIXES = re.compile(r"\b(deputy|vice|former|acting|assistant|associate|junior|under|ex|co)[\s-]+$", re.I)
+_ANAPHOR = re.compile(
+    r"^(This|These|That|Those|They|It|Its|Such|Both|Their)\b|\b(in this (regard|respect|context|sense)|to this end)\b", re.I
+)
+_MULTI = re.compile(r"\b(which|what) (two|three|four|five)\b|\band (how|why|what|when|where|who|which)\b", re.I)
+"""A question in several parts: "which two ...", "... and how ...?"."""
 
 
 def answer_type(question: str) -> str | None:
@@ -63,8 +74,23 @@ def answer_type(question: str) -> str | None:
 
 
 def specifics(text: str) -> set[str]:
-    """Numbers and ordinals in ``text`` ("2026", "sixth", "27th"), lower-cased."""
-    return {m.group(0).lower() for m in _SPECIFIC.finditer(text)}
+    """What a question names exactly and an answer must repeat: numbers and ordinals ("2026", "sixth", "27th")
+    and hyphenated names ("China-Bangladesh-Pakistan", "COVID-19"), lower-cased."""
+    return {m.group(0).lower() for m in _SPECIFIC.finditer(text)} | {m.group(0).lower() for m in _IDENTIFIER.finditer(text)}
+
+
+def _names_it(sentence: str, question: str, asked: set[str]) -> bool:
+    """For "What is X's name?": a new capitalised word right before X. For "Who is the <role>?": the role
+    named, and not only a deputy's ("Deputy Prime Minister" does not answer "prime minister"). Else: True."""
+    name_of = _NAME_OF.search(question)
+    if name_of:
+        before = re.finditer(rf"\b([A-Z][\w’'-]*)\s+{re.escape(name_of.group(1))}\b", sentence)
+        return any(m.group(1).lower() not in asked for m in before)
+    role = _WHO_ROLE.search(question)
+    if role and len(role.group(1).split()) <= 4:
+        found = list(re.finditer(rf"\b{re.escape(role.group(1).strip())}\b", sentence, re.I))
+        return any(not _ROLE_PREFIXES.search(sentence[: m.start()]) for m in found)
+    return True
 
 
 def holds_type(kind: str | None, sentence: str, question: str) -> bool:
@@ -78,6 +104,8 @@ def holds_type(kind: str | None, sentence: str, question: str) -> bool:
                 return False
         return bool(_PATTERNS[kind].search(sentence))
     asked = {w.lower() for w in re.findall(r"[\w’']+", question)}
+    if kind == "name" and not _names_it(sentence, question, asked):
+        return False
     if kind == "place":
         return any(m.group(2).lower() not in asked for m in _PLACE.finditer(sentence))
     return any(not set(re.findall(r"[\w’']+", m.group(0).lower())) <= asked for m in _CAPITALISED.finditer(sentence))
@@ -98,6 +126,7 @@ class Sentence:
     overlap: float
     typed: bool
     score: float
+    passage: Passage = field(repr=False, compare=False)
 
 
 @dataclass
@@ -138,7 +167,7 @@ class ExtractiveAnswerer:
             for s, e in _splitter().sentences(p.text, 0, len(p.text)):
                 if _is_heading(p, s, e):
                     continue
-                ctx = prev if prev is not None and _ANAPHOR.match(p.text[s:e]) else s
+                ctx = prev if prev is not None and _ANAPHOR.search(p.text[s:e]) else s
                 out.append((p, p.start + s, p.start + e, p.start + ctx))
                 prev = s
         return out
@@ -168,14 +197,15 @@ class ExtractiveAnswerer:
         dense = np.maximum(sims[: len(texts)], sims[len(texts) :])
         q_tokens = set(tokenize([question])[0])
         q_weight = sum(self.idf(t) for t in q_tokens) or 1.0
-        kind = answer_type(question)
+        own = own_question(question)  # what is asked; the follow-up context only helps to match
+        kind, wanted = answer_type(own), specifics(own)
         rank = {p.id: i for i, p in enumerate(passages, 1)}
         out = []
         for (p, s, e, c), text, context, d in zip(spans, texts, contexts, dense):
             overlap = sum(self.idf(t) for t in q_tokens & set(tokenize([context])[0])) / q_weight
-            typed = holds_type(kind, text, question) and specifics(question) <= specifics(context)
+            typed = holds_type(kind, text, own) and wanted <= specifics(context)
             score = float(d) + self.w_overlap * overlap + self.w_type * typed
-            out.append(Sentence(p.source, s, e, text, c, p.para_start, rank[p.id], float(d), overlap, typed, score))
+            out.append(Sentence(p.source, s, e, text, c, p.para_start, rank[p.id], float(d), overlap, typed, score, p))
         return sorted(out, key=lambda x: -x.score)
 
     def run(self, question: str, passages: list[Passage]) -> Extraction:
@@ -185,15 +215,28 @@ class ExtractiveAnswerer:
         if best is None or (best.dense < self.min_dense and best.overlap < self.min_overlap):
             return Extraction(True, [], ranked)
         chosen = [best]
-        limit = self.max_words * (1.5 if _MULTI.search(question) else 1)
+        multi = bool(_MULTI.search(own_question(question)))
+        limit = self.max_words * (2 if multi else 1)
         for cand in ranked[1:4]:
             adjacent = (cand.source, cand.para_start) == (best.source, best.para_start) and _between(best, cand)
-            gap = self.adjacent_gap if adjacent else self.second_gap if _MULTI.search(question) else -1.0
+            gap = self.adjacent_gap if adjacent else self.second_gap if multi else -1.0
             words = sum(len(c.text.split()) for c in chosen) + len(cand.text.split())
             if cand.score >= best.score - gap and words <= limit and cand.start != best.start:
                 chosen.append(cand)
                 break
-        return Extraction(False, sorted(chosen, key=lambda c: (c.source, c.start)), ranked)
+        return Extraction(False, _with_context(chosen), ranked)
+
+
+def _with_context(chosen: list[Sentence]) -> list[Sentence]:
+    """Each sentence widened to the sentence it refers back to; spans that then overlap are merged."""
+    out: list[Sentence] = []
+    for c in sorted(chosen, key=lambda c: (c.source, c.start)):
+        start = c.context_start
+        if out and out[-1].passage.id == c.passage.id and start < out[-1].end:
+            start = out.pop().start
+        text = c.passage.text[start - c.passage.start : c.end - c.passage.start]
+        out.append(replace(c, start=start, text=text, context_start=start))
+    return out
 
 
 def _is_heading(p: Passage, start: int, end: int) -> bool:

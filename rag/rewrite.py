@@ -39,6 +39,12 @@ def is_follow_up(question: str) -> bool:
     return q.startswith(_OPENERS) or any(w in _ANAPHORA for w in words) or (len(content) <= 3 and not names)
 
 
+def own_question(query: str) -> str:
+    """The asker's own words of a query made by :func:`rewrite_query` (the context part removed)."""
+    head, sep, _ = query.partition(" (context: ")
+    return head if sep and query.endswith(")") else query
+
+
 def rewrite_query(question: str, history: list[tuple[str, str]] | None, answer_words: int = 25) -> str:
     """The standalone query for ``question`` given ``(question, answer)`` turns, oldest first."""
     question = question.strip()

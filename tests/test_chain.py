@@ -5,8 +5,8 @@ from langchain_core.runnables import Runnable
 
 import rag
 from eval.gold import load_gold
-from rag.answer import answer_type, holds_type
-from rag.rewrite import is_follow_up, rewrite_query
+from rag.answer import answer_type, holds_type, specifics
+from rag.rewrite import is_follow_up, own_question, rewrite_query
 from tests.conftest import GOLD, SEEDS
 
 
@@ -116,3 +116,36 @@ def test_control_characters_are_removed(chain):
 def test_unknown_answerer_is_a_clear_error(chain):
     with pytest.raises(rag.RagError, match="unknown answerer"):
         chain.ask("Gwadar?", answerer="oracle")
+
+
+def test_a_deputy_does_not_answer_who_holds_the_role():
+    question = "Who is the prime minister?"
+    assert not holds_type("name", "Deputy Prime Minister Ali Khan met the envoy.", question)
+    assert not holds_type("name", "Ali Khan met the envoy in March.", question)  # the role is not named
+    assert holds_type("name", "Prime Minister Sara Malik met the envoy.", question)
+
+
+def test_a_first_name_needs_a_name_next_to_the_surname():
+    question = "What is Minister Dar's first name?"
+    assert answer_type(question) == "name"
+    assert not holds_type("name", "Foreign Minister Dar met officials in China.", question)
+    assert holds_type("name", "Ishaq Dar met officials.", question)
+
+
+def test_numbers_and_hyphenated_names_of_the_question_must_be_repeated():
+    assert specifics("When was the China-Bangladesh-Pakistan mechanism set up in 2025?") == {"china-bangladesh-pakistan", "2025"}
+    assert specifics("an all-weather friend") == set()
+
+
+def test_follow_up_context_does_not_change_what_is_asked():
+    query = rewrite_query("When was it held?", [("Which round was held in 2026?", "The seventh [1].")])
+    assert own_question(query) == "When was it held?"
+    assert own_question("Where is it (in brackets)?") == "Where is it (in brackets)?"
+
+
+def test_a_sentence_pointing_back_is_quoted_with_its_antecedent(chain):
+    answer = chain.ask("What does the Seventh Round held soon after the sixth reflect about the resolve of both nations?")
+    quote = answer.citations[0].quote
+    assert quote.startswith("The Seventh Round") and "This reflects the firm resolve" in quote
+    text = (SEEDS / answer.citations[0].source).read_bytes().decode("utf-8")
+    assert text[answer.citations[0].start : answer.citations[0].end] == quote
