@@ -1,14 +1,20 @@
 import json
 from collections import Counter
 
+import pytest
+
 from eval.gold import load_gold
 from rag.chunking import paragraphs
 from tests.conftest import GOLD, SEEDS
 
 
-def test_every_evidence_string_is_an_exact_substring_of_the_corpus():
+HOLDOUT = GOLD.with_name("holdout.jsonl")
+
+
+@pytest.mark.parametrize("path", [GOLD, HOLDOUT], ids=["gold", "holdout"])
+def test_every_evidence_string_is_an_exact_substring_of_the_corpus(path):
     texts = [p.read_bytes().decode("utf-8") for p in SEEDS.rglob("*.txt")]
-    for line in GOLD.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
         for ev in item["evidence"]:
             assert any(ev in t for t in texts), (item["id"], ev)
@@ -22,6 +28,14 @@ def test_gold_set_shape():
     for it in items:
         assert it.answerable == bool(it.evidence) == bool(it.keywords)
         assert (it.type == "follow_up") == bool(it.history)
+
+
+def test_held_out_questions_are_new():
+    """eval/holdout.jsonl was written after the answerer's rules were tuned on gold.jsonl; it must not repeat it."""
+    gold = {it.question.lower() for it in load_gold(GOLD, SEEDS)}
+    held_out = load_gold(HOLDOUT, SEEDS)
+    assert len(held_out) >= 30 and not gold & {it.question.lower() for it in held_out}
+    assert sum(not it.answerable for it in held_out) >= 8
 
 
 def test_every_paragraph_is_covered():
