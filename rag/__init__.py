@@ -12,7 +12,7 @@ from rag.config import Settings
 from rag.corpus import load_corpus, read_source, source_path
 from rag.embedding import Embedder
 from rag.errors import RagError
-from rag.index import BuildReport, build_index, load_index
+from rag.index import BuildReport, build_index, index_is_current, load_index
 from rag.lexical import BM25Index
 from rag.records import Answer, Chunk, Citation, Passage, PassageList
 from rag.retrieval import Retriever, load_retriever
@@ -35,6 +35,7 @@ __all__ = [
     "Settings",
     "VectorStore",
     "build_index",
+    "index_is_current",
     "load_chain",
     "load_corpus",
     "load_index",

@@ -112,6 +112,16 @@ def current_build(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
+def index_is_current(index_dir: str | Path) -> bool:
+    """Whether ``index_dir`` holds a live build in this version's format (else ``build_index`` makes one)."""
+    try:
+        build = current_build(Path(index_dir))
+    except RagError:
+        return False
+    manifest = _read_manifest(build) if build is not None else None
+    return isinstance(manifest, dict) and manifest.get("format_version") == FORMAT_VERSION
+
+
 def build_index(
     corpus_dir: str | Path = "seeds",
     index_dir: str | Path = "index",

@@ -197,6 +197,12 @@ def test_missing_index_is_built_with_a_progress_bar(tmp_path, capsys):
     assert "building the index" in capsys.readouterr().err
     assert service.chain.ask("Which port will the corridor improve?").citations
 
+    manifest = next((tmp_path / "index").glob("build-*/manifest.json"))
+    manifest.write_text(manifest.read_text().replace('"format_version": ', '"format_version": -1, "was": '))
+    assert not rag.index_is_current(tmp_path / "index")
+    make_service(settings, SEEDS)  # an index from an older version is rebuilt, not an error
+    assert rag.index_is_current(tmp_path / "index") and "building the index" in capsys.readouterr().err
+
 
 # -- the page, in headless Chromium -------------------------------------------------------------------------
 def chromium_path() -> str | None:

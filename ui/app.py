@@ -282,14 +282,11 @@ def check_port(host: str, port: int) -> None:
             raise rag.RagError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port") from None
 
 
-def _index_exists(index_dir: Path) -> bool:
-    return (index_dir / "CURRENT").is_file()
-
-
 def _build(settings: rag.Settings) -> None:
     """Build the index of the corpus with a progress bar on stderr."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    err.print(f"building the index of {settings.corpus_dir} in {settings.index_dir} (first run)…", highlight=False, markup=False, soft_wrap=True)
+    err.print(f"building the index of {settings.corpus_dir} in {settings.index_dir} (none yet, or from an older version)…",
+              highlight=False, markup=False, soft_wrap=True)
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("embedding chunks", total=None)
         report = rag.build_index(
@@ -303,8 +300,9 @@ def _build(settings: rag.Settings) -> None:
 
 
 def make_service(settings: rag.Settings, corpus_dir: Path | None, answerer: str = "extractive") -> ChatService:
-    """Build the index if it is missing, load the chain once, and add the LLM answerer when one is configured."""
-    if not _index_exists(Path(settings.index_dir)):
+    """Build the index if it is missing or from an older version, load the chain once, and add the LLM answerer
+    when one is configured."""
+    if not rag.index_is_current(settings.index_dir):
         if not Path(settings.corpus_dir).is_dir():
             raise rag.RagError(f"no index in {settings.index_dir}, and the corpus directory {settings.corpus_dir} to build it from "
                                "was not found: point --corpus at a folder of .txt or .md files")
