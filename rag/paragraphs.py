@@ -3,7 +3,8 @@
 A chunk is a sentence or two; the paragraph around it says what the sentence is about ("the talks", "the
 corridor"), which questions often name instead of the sentence's own words. Retrieval adds each chunk's
 paragraph ranks to the fusion (see :mod:`rag.retrieval`). A paragraph's text is its chunks' text joined,
-so it is built from the chunks alone. Measured on squad11 (4,961 questions): hit@5 0.956 → 0.973.
+so it is built from the chunks alone. On squad11 (4,961 questions) hit@5 went from 0.956 to 0.977 with it
+(and the fusion constants retuned); see the README.
 
 Example:
     >>> paragraphs = Paragraphs.build(chunks, embedder)        # doctest: +SKIP
