@@ -61,8 +61,8 @@ _ROLE_PREFIXES = re.compile(r"\b(deputy|vice|former|acting|assistant|associate|j
 _ANAPHOR = re.compile(
     r"^(This|These|That|Those|They|It|Its|Such|Both|Their)\b|\b(in this (regard|respect|context|sense)|to this end)\b", re.I
 )
-_MULTI = re.compile(r"\b(which|what) (two|three|four|five)\b|\band (how|why|what|when|where|who|which)\b", re.I)
-"""A question in several parts: "which two ...", "... and how ...?"."""
+_MULTI = re.compile(r"\b(which|what) (two|three|four|five)\b|(?<!^)\band (how|why|what|when|where|who|which)\b", re.I)
+"""A question in several parts: "which two ...", "... and how ...?" (not a follow-up opening "And what ...")."""
 
 
 def answer_type(question: str) -> str | None:

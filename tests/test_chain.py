@@ -5,7 +5,7 @@ from langchain_core.runnables import Runnable
 
 import rag
 from eval.gold import load_gold
-from rag.answer import answer_type, holds_type, specifics
+from rag.answer import _MULTI, answer_type, holds_type, specifics
 from rag.rewrite import is_follow_up, own_question, rewrite_query
 from tests.conftest import GOLD, SEEDS
 
@@ -135,6 +135,11 @@ def test_a_first_name_needs_a_name_next_to_the_surname():
 def test_numbers_and_hyphenated_names_of_the_question_must_be_repeated():
     assert specifics("When was the China-Bangladesh-Pakistan mechanism set up in 2025?") == {"china-bangladesh-pakistan", "2025"}
     assert specifics("an all-weather friend") == set()
+
+
+def test_multi_part_questions():
+    assert _MULTI.search("Which two mechanisms does it mention?") and _MULTI.search("Since when, and how has it hurt?")
+    assert not _MULTI.search("And what is it for?") and not _MULTI.search("Why do both countries want it?")
 
 
 def test_follow_up_context_does_not_change_what_is_asked():
