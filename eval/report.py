@@ -93,8 +93,8 @@ def render_markdown(report: dict) -> str:
     if inputs:
         lines += ["", "Inputs: " + ", ".join(f"{k} `{v}`" for k, v in inputs.items()) + "."]
     if s:
-        keys = ("mode", "top_k", "rrf_k", "dense_weight", "candidates", "chunk_max_sentences", "chunk_max_chars",
-                "chunk_overlap_sentences", "chunk_context", "embedding_model")
+        keys = ("mode", "top_k", "rrf_k", "dense_weight", "paragraph_weight", "candidates", "chunk_max_sentences",
+                "chunk_max_chars", "chunk_overlap_sentences", "chunk_keep_references", "embedding_model")
         lines += ["", "Settings: " + ", ".join(f"{k}={s[k]}" for k in keys if k in s) + "."]
     lines += ["", metrics_markdown(report["metrics"]), ""]
     if report.get("notes"):
