@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class BM25Index:
     def build(cls, texts: list[str], k1: float = 0.9, b: float = 0.4) -> BM25Index:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on its own logger: keep consoles quiet
         retriever = bm25s.BM25(k1=k1, b=b)
         retriever.index(tokenize(texts), show_progress=False)
         return cls(retriever)
