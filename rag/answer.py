@@ -24,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from collections.abc import Callable
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -127,6 +128,18 @@ class Sentence:
     typed: bool
     score: float
     passage: Passage = field(repr=False, compare=False)
+    lead: tuple[Passage, int, int] | None = field(default=None, repr=False, compare=False)
+    """The sentence this one points back to when that one is in the chunk before: (chunk, start, end)."""
+
+
+class Span(NamedTuple):
+    """A sentence of a passage in source offsets; ``context_start`` and ``lead`` as in :class:`Sentence`."""
+
+    passage: Passage
+    start: int
+    end: int
+    context_start: int
+    lead: tuple[Passage, int, int] | None = None
 
 
 @dataclass
@@ -144,6 +157,8 @@ class ExtractiveAnswerer:
 
     embedder: Embedder
     idf: Callable[[str], float] = lambda token: 1.0
+    before: Callable[[Passage], Passage | None] | None = None
+    """The chunk before a passage in its paragraph (``Retriever.before``), for sentences that point back."""
     w_overlap: float = 0.2
     w_type: float = 0.1
     min_dense: float = 0.2
@@ -155,11 +170,12 @@ class ExtractiveAnswerer:
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def sentences(self, passages: list[Passage]) -> list[tuple[Passage, int, int, int]]:
-        """Every sentence of the passages as ``(passage, start, end, context_start)`` in source offsets.
+    def sentences(self, passages: list[Passage]) -> list[Span]:
+        """Every sentence of the passages, in source offsets.
 
-        ``context_start`` is where the previous sentence of the passage starts when this one opens with a
-        word that points back ("This", "They", ...), else ``start``: such a sentence is also matched with it.
+        A sentence that points back ("This ...", "... in this regard") is also matched together with the
+        sentence before it: ``context_start`` is where that one starts when it is in the same passage, else
+        ``lead`` is its span in the chunk before (when ``before`` is given).
         """
         out = []
         for p in passages:
@@ -167,10 +183,18 @@ class ExtractiveAnswerer:
             for s, e in _splitter().sentences(p.text, 0, len(p.text)):
                 if _is_heading(p, s, e):
                     continue
-                ctx = prev if prev is not None and _ANAPHOR.search(p.text[s:e]) else s
-                out.append((p, p.start + s, p.start + e, p.start + ctx))
+                points_back = bool(_ANAPHOR.search(p.text[s:e]))
+                ctx = prev if points_back and prev is not None else s
+                lead = self._lead(p) if points_back and prev is None else None
+                out.append(Span(p, p.start + s, p.start + e, p.start + ctx, lead))
                 prev = s
         return out
+
+    def _lead(self, passage: Passage) -> tuple[Passage, int, int] | None:
+        """The last sentence of the chunk before ``passage`` in its paragraph, if there is one."""
+        chunk = self.before(passage) if self.before else None
+        spans = _splitter().sentences(chunk.text, 0, len(chunk.text)) if chunk else []
+        return (chunk, chunk.start + spans[-1][0], chunk.start + spans[-1][1]) if spans else None
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Embeddings of ``texts``, from a bounded cache shared by all threads."""
@@ -190,8 +214,9 @@ class ExtractiveAnswerer:
         spans = self.sentences(passages)
         if not spans:
             return []
-        texts = [p.text[s - p.start : e - p.start] for p, s, e, _ in spans]
-        contexts = [p.text[c - p.start : e - p.start] for p, s, e, c in spans]
+        texts = [p.text[s - p.start : e - p.start] for p, s, e, _, _ in spans]
+        contexts = [_quote(*lead) + " " + text if lead else p.text[c - p.start : e - p.start]
+                    for (p, s, e, c, lead), text in zip(spans, texts)]
         vecs = self._embed([question, *texts, *contexts])
         sims = vecs[1:] @ vecs[0]
         dense = np.maximum(sims[: len(texts)], sims[len(texts) :])
@@ -201,11 +226,11 @@ class ExtractiveAnswerer:
         kind, wanted = answer_type(own), specifics(own)
         rank = {p.id: i for i, p in enumerate(passages, 1)}
         out = []
-        for (p, s, e, c), text, context, d in zip(spans, texts, contexts, dense):
+        for (p, s, e, c, lead), text, context, d in zip(spans, texts, contexts, dense):
             overlap = sum(self.idf(t) for t in q_tokens & set(tokenize([context])[0])) / q_weight
             typed = holds_type(kind, text, own) and wanted <= specifics(context)
             score = float(d) + self.w_overlap * overlap + self.w_type * typed
-            out.append(Sentence(p.source, s, e, text, c, p.para_start, rank[p.id], float(d), overlap, typed, score, p))
+            out.append(Sentence(p.source, s, e, text, c, p.para_start, rank[p.id], float(d), overlap, typed, score, p, lead))
         return sorted(out, key=lambda x: -x.score)
 
     def run(self, question: str, passages: list[Passage]) -> Extraction:
@@ -215,7 +240,8 @@ class ExtractiveAnswerer:
         if best is None or (best.dense < self.min_dense and best.overlap < self.min_overlap):
             return Extraction(True, [], ranked)
         chosen = [best]
-        multi = bool(_MULTI.search(own_question(question)))
+        own = own_question(question)
+        multi = bool(_MULTI.search(own))
         limit = self.max_words * (2 if multi else 1)
         for cand in ranked[1:4]:
             adjacent = (cand.source, cand.para_start) == (best.source, best.para_start) and _between(best, cand)
@@ -224,19 +250,29 @@ class ExtractiveAnswerer:
             if cand.score >= best.score - gap and words <= limit and cand.start != best.start:
                 chosen.append(cand)
                 break
-        return Extraction(False, _with_context(chosen), ranked)
+        explains = not multi and answer_type(own) is None  # a date, number, place or name needs no lead-in
+        return Extraction(False, _with_context(chosen, with_leads=explains), ranked)
 
 
-def _with_context(chosen: list[Sentence]) -> list[Sentence]:
-    """Each sentence widened to the sentence it refers back to; spans that then overlap are merged."""
+def _with_context(chosen: list[Sentence], with_leads: bool) -> list[Sentence]:
+    """Each sentence widened to the sentence it refers back to in its passage, or (``with_leads``) preceded by
+    it when that one ends the chunk before; spans that then overlap are merged."""
     out: list[Sentence] = []
     for c in sorted(chosen, key=lambda c: (c.source, c.start)):
+        if with_leads and c.lead and not any(o.source == c.source and o.start <= c.lead[1] < o.end for o in out):
+            chunk, start, end = c.lead
+            out.append(replace(c, start=start, end=end, text=_quote(chunk, start, end), context_start=start, passage=chunk, lead=None))
         start = c.context_start
         if out and out[-1].passage.id == c.passage.id and start < out[-1].end:
             start = out.pop().start
         text = c.passage.text[start - c.passage.start : c.end - c.passage.start]
         out.append(replace(c, start=start, text=text, context_start=start))
     return out
+
+
+def _quote(passage: Passage, start: int, end: int) -> str:
+    """The text of ``passage`` at source offsets ``start:end``."""
+    return passage.text[start - passage.start : end - passage.start]
 
 
 def _is_heading(p: Passage, start: int, end: int) -> bool:

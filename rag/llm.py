@@ -124,7 +124,7 @@ class LLMAnswerer:
     def _support(self, claim: str, passage: Passage) -> tuple[str, int, int, str] | None:
         words = set(tokenize([claim])[0])
         best, best_share = None, 0.0
-        for p, start, end, _ in self.fallback.sentences([passage]):
+        for p, start, end, *_ in self.fallback.sentences([passage]):
             text = p.text[start - p.start : end - p.start]
             share = len(words & set(tokenize([text])[0])) / len(words) if words else 0.0
             if share > best_share:

@@ -99,6 +99,15 @@ class Retriever:
                 break
         return out
 
+    def before(self, passage: Passage) -> Passage | None:
+        """The chunk just before ``passage`` in its paragraph, not overlapping it, as a passage (score 0)."""
+        if passage.id <= 0 or passage.id >= len(self.chunks) or self.chunks[passage.id].start != passage.start:
+            return None
+        c = self.chunks[passage.id - 1]
+        if (c.source, c.para_start) != (passage.source, passage.para_start) or c.end > passage.start:
+            return None
+        return Passage(c.id, c.source, c.start, c.end, c.text, 0.0, None, None, c.para_start, c.para_end)
+
     def as_langchain(self, k: int | None = None, mode: Mode | None = None) -> BaseRetriever:
         """This retriever as a LangChain ``BaseRetriever``; Documents carry source, start, end and score."""
         return _langchain_retriever_class()(retriever=self, k=k or self.settings.top_k, mode=mode or self.settings.mode)

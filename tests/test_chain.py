@@ -154,3 +154,28 @@ def test_a_sentence_pointing_back_is_quoted_with_its_antecedent(chain):
     assert quote.startswith("The Seventh Round") and "This reflects the firm resolve" in quote
     text = (SEEDS / answer.citations[0].source).read_bytes().decode("utf-8")
     assert text[answer.citations[0].start : answer.citations[0].end] == quote
+
+
+def test_an_explanation_starts_with_the_sentence_it_leans_on_from_the_chunk_before(chain):
+    answer = chain.ask("What is the China-Bangladesh-Pakistan mechanism for?")
+    first, second = answer.citations[:2]
+    assert "regional economic cooperation" in first.quote and "in this regard" in second.quote
+    assert first.end < second.start and answer.text.index("[1]") < answer.text.index("[2]")
+    text = (SEEDS / first.source).read_bytes().decode("utf-8")
+    assert all(text[c.start : c.end] == c.quote for c in answer.citations)
+    when = chain.ask("When was the China-Bangladesh-Pakistan mechanism set up?")
+    assert "regional economic cooperation" not in when.text  # a date needs no lead-in
+
+
+def test_before_is_the_previous_chunk_of_the_same_paragraph(retriever):
+    chunks = retriever.chunks
+    found = 0
+    for passage in retriever.search("China-Bangladesh-Pakistan trilateral cooperation mechanism", k=5):
+        previous = retriever.before(passage)
+        if previous is not None:
+            found += 1
+            assert previous.id == passage.id - 1 and previous.end <= passage.start
+            assert (previous.source, previous.para_start) == (passage.source, passage.para_start)
+    assert found
+    first = chunks[0]
+    assert retriever.before(rag.Passage(first.id, first.source, first.start, first.end, first.text, 1.0)) is None
