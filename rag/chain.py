@@ -113,8 +113,8 @@ class Chain:
         question = clean_question(inputs["question"], self.settings.max_question_chars)
         history = [(str(q), str(a)) for q, a in inputs.get("history") or []]
         if history and self._use_llm(inputs):
-            return self.llm_answerer.condense(question, history)
-        return rewrite_query(question, history)
+            return self.retriever.expand(self.llm_answerer.condense(question, history))
+        return self.retriever.expand(rewrite_query(question, history))
 
     def _retrieve(self, inputs: dict) -> list[Passage]:
         return list(self.retriever.search(inputs["query"], k=inputs.get("k"), mode=inputs.get("mode")))

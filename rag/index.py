@@ -1,7 +1,9 @@
 """Build the index on disk and load it back, validated.
 
 Layout: ``index_dir/CURRENT`` names the live build, a folder ``index_dir/build-*`` holding ``manifest.json``,
-``chunks.jsonl``, ``vectors.faiss``, ``bm25/`` and (optional) ``encoder.onnx``, the query encoder (the embedding
+``chunks.jsonl``, ``vectors.faiss``, ``bm25/``, the same two for whole paragraphs (``paragraphs.faiss``,
+``paragraphs_bm25/``; see :mod:`rag.paragraphs`), ``acronyms.json`` (see :mod:`rag.acronyms`) and (optional)
+``encoder.onnx``, the query encoder (the embedding
 model exported to ONNX, so queries are encoded without importing PyTorch; see :mod:`rag.embedding`). A build is written to a new folder and made live by
 atomically replacing ``CURRENT``, so a crash at any moment leaves the previous index loadable. Nothing is pickled.
 
@@ -24,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rag.acronyms import find_acronyms
 from rag.chunking import VERSION as CHUNKER_VERSION
 from rag.chunking import Chunker
 from rag.config import Settings
@@ -39,7 +42,7 @@ from rag.store import FaissStore
 
 FORMAT_VERSION = 2
 POINTER = "CURRENT"
-FILES = ("manifest.json", "chunks.jsonl", "vectors.faiss", "bm25", PARAGRAPH_VECTORS, PARAGRAPH_BM25)
+FILES = ("manifest.json", "chunks.jsonl", "vectors.faiss", "bm25", PARAGRAPH_VECTORS, PARAGRAPH_BM25, "acronyms.json")
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, called as the embedding advances."""
 
@@ -70,6 +73,7 @@ class Index:
     store: FaissStore
     bm25: BM25Index
     paragraphs: Paragraphs
+    acronyms: dict[str, str]
 
 
 def _chunker(settings: Settings) -> Chunker:
@@ -188,6 +192,7 @@ def _write_build(
     paragraphs.save(folder)
     query_encoder = export_onnx(embedder, folder / ONNX_FILE)
     BM25Index.build([c.text for c in chunks]).save(folder / "bm25")
+    (folder / "acronyms.json").write_text(json.dumps(find_acronyms(c.text for c in chunks), ensure_ascii=False), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
         for c in chunks:
             fh.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
@@ -275,12 +280,18 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
     )
     if not len(paragraphs) == max(paragraphs.of, default=-1) + 1 == paragraphs.bm25.retriever.scores["num_docs"]:
         raise RagError(f"index files disagree on the paragraph count in {build}: {fix}")
+    try:
+        acronyms = json.loads((build / "acronyms.json").read_text(encoding="utf-8"))
+        if not (isinstance(acronyms, dict) and all(isinstance(v, str) for v in acronyms.values())):
+            raise ValueError("not a table of names")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RagError(f"index file corrupted: {build / 'acronyms.json'} ({exc}): {fix}") from None
     expected = manifest.get("counts", {}).get("chunks")
     if store.index.d != manifest.get("embedding_dimension"):
         raise RagError(f"index vectors have dimension {store.index.d}, manifest says {manifest.get('embedding_dimension')}: {fix}")
     if not (len(chunks) == len(store) == expected == bm25.retriever.scores["num_docs"]):
         raise RagError(f"index files disagree on the chunk count ({len(chunks)} chunks, {len(store)} vectors, manifest {expected}): {fix}")
-    return Index(build, manifest, chunks, store, bm25, paragraphs)
+    return Index(build, manifest, chunks, store, bm25, paragraphs, acronyms)
 
 
 def _load_store(path: Path, kind: str, fix: str) -> FaissStore:

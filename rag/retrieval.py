@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.acronyms import expand
 from rag.config import Mode, Settings
 from rag.embedding import ONNX_FILE, Embedder
 from rag.errors import RagError
@@ -59,6 +60,7 @@ class Retriever:
             raise RagError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
         if not query or not query.strip():
             raise RagError("the query is empty: type a question or some keywords")
+        query = self.expand(query)
         n = max(self.settings.candidates, k * 4)
         vector = self.embedder.encode([query]) if mode != "bm25" else None
         dense = self.dense(query, n, vector) if mode != "bm25" else []
@@ -98,6 +100,10 @@ class Retriever:
             if len(out) == k:
                 break
         return out
+
+    def expand(self, query: str) -> str:
+        """``query`` with each acronym the corpus spells out followed by its expansion ("SCO (Shanghai ...)")."""
+        return expand(query, self.index.acronyms)
 
     def before(self, passage: Passage) -> Passage | None:
         """The chunk just before ``passage`` in its paragraph, not overlapping it, as a passage (score 0)."""

@@ -5,6 +5,7 @@ from langchain_core.retrievers import BaseRetriever
 import rag
 from eval.gold import load_gold
 from eval.metrics import first_hit
+from rag.acronyms import expand, find_acronyms
 from rag.paragraphs import paragraph_of, paragraph_texts
 from tests.conftest import GOLD, SEEDS
 
@@ -96,3 +97,21 @@ def test_the_paragraph_around_a_chunk_counts_in_hybrid_search(tmp_path):
         rag.build_index(corpus, index)
         best = next(p for p in rag.load_retriever(index).search(query, k=4) if p.text == twin)
         assert "Zorvan" in text[best.para_start : best.para_end]
+
+
+def test_acronyms_are_found_and_expanded():
+    table = find_acronyms([
+        "The Shanghai Cooperation Organisation met. On Monday the Bank of England spoke.",
+        "Pakistan’s Rise plan. The UN Charter applies; the UN agreed.",
+    ])
+    assert table["SCO"] == "Shanghai Cooperation Organisation" and table["BE"] == "Bank of England"
+    assert "OM" not in table, "a sentence's first word is not part of a name"
+    assert "UC" in table and "UN" not in table, "an acronym the corpus uses itself needs no expansion"
+    assert expand("Who chairs the SCO?", table) == "Who chairs the SCO (Shanghai Cooperation Organisation)?"
+    assert expand("the SCO (Shanghai Cooperation Organisation)", table) == "the SCO (Shanghai Cooperation Organisation)"
+    assert expand("who chairs the sco?", table) == "who chairs the sco?"
+
+
+def test_a_question_using_an_acronym_finds_the_spelled_out_name(retriever):
+    assert "Shanghai Cooperation Organisation" in retriever.expand("When does Pakistan chair the SCO?")
+    assert "Shanghai Cooperation Organisation" in retriever.search("When does Pakistan chair the SCO?", k=1)[0].text
