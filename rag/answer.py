@@ -59,6 +59,7 @@ _SPECIFIC = re.compile(r"\b(\d[\d.,]*|third|fourth|fifth|sixth|seventh|eighth|ni
 _IDENTIFIER = re.compile(r"\b[A-Z][\w’']*(?:-[A-Z0-9][\w’']*)+")
 _NAME_OF = re.compile(r"\b([A-Z][\w’'-]+)[’']s (?:first |last |full |given )?name\b")
 _WHO_ROLE = re.compile(r"^\s*who (?:is|was|are|were) (?:the )?(?:[A-Z][\w’'-]*[’']s )?([a-z][a-z -]+?)\??$", re.I)
+_CALLED = re.compile(r"\b(?:what|how) (?:is|was|are|were) (?:the |its |their |[A-Z][\w’'-]*[’']s )?([\w -]+?) (?:called|named|known as)\b", re.I)
 _ROLE_PREFIXES = re.compile(r"\b(deputy|vice|former|acting|assistant|associate|junior|under|ex|co)[\s-]+$", re.I)
 _ANAPHOR = re.compile(
     r"^(This|These|That|Those|They|It|Its|Such|Both|Their)\b|\b(in this (regard|respect|context|sense)|to this end)\b", re.I
@@ -82,8 +83,15 @@ def specifics(text: str) -> set[str]:
 
 
 def _names_it(sentence: str, question: str, asked: set[str]) -> bool:
-    """For "What is X's name?": a new capitalised word right before X. For "Who is the <role>?": the role
-    named, and not only a deputy's ("Deputy Prime Minister" does not answer "prime minister"). Else: True."""
+    """For "What is the X called?": a new capitalised word within three words of X's last word. For "What is
+    X's name?": a new capitalised word right before X. For "Who is the <role>?": the role named, and not only
+    a deputy's ("Deputy Prime Minister" does not answer "prime minister"). Else: True."""
+    called = _CALLED.search(question)
+    if called:  # "What is the national plan called?": a new name within three words of "plan"
+        head = called.group(1).split()[-1].lower()
+        words = re.findall(r"[\w’'-]+", sentence)
+        near = [i for i, w in enumerate(words) if w.lower().rstrip("s") == head.rstrip("s")]
+        return any(w[0].isupper() and w.lower() not in asked for i in near for w in words[max(1, i - 3) : i + 4])
     name_of = _NAME_OF.search(question)
     if name_of:
         before = re.finditer(rf"\b([A-Z][\w’'-]*)\s+{re.escape(name_of.group(1))}\b", sentence)
@@ -242,7 +250,9 @@ class ExtractiveAnswerer:
             return Extraction(True, [], ranked)
         chosen = [best]
         own = own_question(question)
-        multi = bool(_MULTI.search(own))
+        multi = _MULTI.search(own)
+        if multi and multi.group(2) and re.search(rf"\b{multi.group(2)}\b", best.text, re.I):
+            multi = None  # "Which three sectors?" answered by "... the three key sectors of ...": one sentence lists them
         limit = self.max_words * (2 if multi else 1)
         for cand in ranked[1:4]:
             adjacent = (cand.source, cand.para_start) == (best.source, best.para_start) and _between(best, cand)
@@ -251,7 +261,7 @@ class ExtractiveAnswerer:
             if cand.score >= best.score - gap and words <= limit and cand.start != best.start:
                 chosen.append(cand)
                 break
-        explains = not multi and answer_type(own) is None  # a date, number, place or name needs no lead-in
+        explains = multi is None and answer_type(own) is None  # a date, number, place or name needs no lead-in
         return Extraction(False, _with_context(chosen, with_leads=explains), ranked)
 
 

@@ -137,6 +137,11 @@ def test_numbers_and_hyphenated_names_of_the_question_must_be_repeated():
     assert specifics("an all-weather friend") == set()
 
 
+def test_a_sentence_that_lists_the_asked_number_of_things_answers_alone(chain):
+    answer = chain.ask("Which three sectors will CPEC 2.0 focus on?")
+    assert len(answer.citations) == 1 and "three key sectors of industry, agriculture, and mining" in answer.text
+
+
 def test_multi_part_questions():
     assert _MULTI.search("Which two mechanisms does it mention?") and _MULTI.search("Since when, and how has it hurt?")
     assert not _MULTI.search("And what is it for?") and not _MULTI.search("Why do both countries want it?")
@@ -179,3 +184,11 @@ def test_before_is_the_previous_chunk_of_the_same_paragraph(retriever):
     assert found
     first = chunks[0]
     assert retriever.before(rag.Passage(first.id, first.source, first.start, first.end, first.text, 1.0)) is None
+
+
+def test_what_is_it_called_needs_a_name_beside_the_thing():
+    question = "What is the new road plan called?"
+    assert answer_type(question) == "name"
+    assert holds_type("name", "The plan, called Silk Link, opens next year.", question)
+    assert not holds_type("name", "Compared with the initial plan, the work has been slow in China.", question)
+    assert not holds_type("name", "Roads and plans were discussed.", question)  # no name at all
