@@ -1,14 +1,14 @@
 """The offline extractive answerer: pick the sentences of the retrieved passages that answer the question.
 
-Each sentence of the passages is scored by dense similarity to the question, IDF-weighted
-stemmed word overlap, and whether it holds what the question asks for (a date for "when", a number
-for "how many", a place for "where"/"which city", a name for "who"). The best sentence answers; a close second
-from elsewhere joins it when the question has several parts ("which two", "... and why"). A sentence that points
-back ("This shows ...", "... in this regard") is quoted with the sentence before it (when that one ends the
-chunk before, as a citation of its own, and only when the question asks for an explanation). When no sentence is close
-enough, or none holds the asked-for kind of thing, the answerer abstains: "who is the prime minister" is not
-answered by a deputy prime minister, "X's first name" needs a name next to X, and the numbers and hyphenated
-names of the question ("2026", "China-Bangladesh-Pakistan") must appear in the sentence.
+Each sentence of the passages is scored by dense similarity to the question, IDF-weighted stemmed word
+overlap, and whether it holds what the question asks for (a date for "when", a number for "how many", a place
+for "where"/"which city", a name for "who"). The best sentence answers; a close second from elsewhere joins it
+when the question has several parts ("which two", "... and why"). A sentence that points back ("This shows
+...", "... in this regard") is quoted with the sentence before it (when that one ends the chunk before, as a
+citation of its own, and only when the question asks for an explanation). When no sentence is close enough,
+or none holds the asked-for kind of thing, the answerer abstains: "who is the prime minister" is not answered
+by a deputy prime minister, "X's first name" needs a name next to X, "what is the X called" a name near X, and
+the numbers and hyphenated names of the question ("2026", "China-Bangladesh-Pakistan") must appear.
 
 Example:
     >>> answerer = ExtractiveAnswerer(embedder)               # doctest: +SKIP
