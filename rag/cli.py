@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rag.config import Mode, Settings
+from rag.config import Settings
 from rag.errors import RagError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Retrieval-augmented question answering with cited passages.")

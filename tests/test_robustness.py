@@ -1,6 +1,5 @@
 """Failure modes: crash-safe builds, damaged index files, bad corpora, hostile questions, many threads."""
 
-import json
 import os
 import random
 import shutil
