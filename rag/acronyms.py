@@ -22,7 +22,7 @@ from collections.abc import Iterable
 _NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:of the|of|and|for|de|du|la)\s+[A-Z][\w’'-]*|\s+[A-Z][\w’'-]*){1,5}")
 _SMALL = {"of", "the", "and", "for", "de", "du", "la"}
 _UPPER = re.compile(r"\b[A-Z]{2,6}\b")
-_ASKED = re.compile(r"\b([A-Z]{2,6})(s?)\b")
+_ASKED = re.compile(r"\b([A-Z]{2,6})s?\b")
 _SENTENCE_START = re.compile(r"(^|[.!?:][\"”’)]*\s+)$")
 _POSSESSIVE = re.compile(r"[’']s$")
 
@@ -30,7 +30,7 @@ _POSSESSIVE = re.compile(r"[’']s$")
 def _name(text: str, match: re.Match) -> str:
     """The name in a run of capitalised words: without a sentence's first word, and after a possessive."""
     words = match.group(0).split()
-    if _SENTENCE_START.search(text[max(0, match.start() - 4) : match.start()]) or match.start() == 0:
+    if _SENTENCE_START.search(text[max(0, match.start() - 4) : match.start()]):  # an empty slice: the text's start
         words = words[1:]
     for i in range(len(words) - 1, -1, -1):
         if _POSSESSIVE.search(words[i]):

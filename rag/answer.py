@@ -130,7 +130,6 @@ class Sentence:
     end: int
     text: str
     context_start: int
-    para_start: int
     passage_rank: int
     dense: float
     overlap: float
@@ -139,6 +138,10 @@ class Sentence:
     passage: Passage = field(repr=False, compare=False)
     lead: tuple[Passage, int, int] | None = field(default=None, repr=False, compare=False)
     """The sentence this one points back to when that one is in the chunk before: (chunk, start, end)."""
+
+    @property
+    def para_start(self) -> int:
+        return self.passage.para_start
 
 
 class Span(NamedTuple):
@@ -223,9 +226,8 @@ class ExtractiveAnswerer:
         spans = self.sentences(passages)
         if not spans:
             return []
-        texts = [p.text[s - p.start : e - p.start] for p, s, e, _, _ in spans]
-        contexts = [_quote(*lead) + " " + text if lead else p.text[c - p.start : e - p.start]
-                    for (p, s, e, c, lead), text in zip(spans, texts)]
+        texts = [_quote(p, s, e) for p, s, e, _, _ in spans]
+        contexts = [_quote(*lead) + " " + text if lead else _quote(p, c, e) for (p, s, e, c, lead), text in zip(spans, texts)]
         vecs = self._embed([question, *texts, *contexts])
         sims = vecs[1:] @ vecs[0]
         dense = np.maximum(sims[: len(texts)], sims[len(texts) :])
@@ -239,7 +241,7 @@ class ExtractiveAnswerer:
             overlap = sum(self.idf(t) for t in q_tokens & set(tokenize([context])[0])) / q_weight
             typed = holds_type(kind, text, own) and wanted <= specifics(context)
             score = float(d) + self.w_overlap * overlap + self.w_type * typed
-            out.append(Sentence(p.source, s, e, text, c, p.para_start, rank[p.id], float(d), overlap, typed, score, p, lead))
+            out.append(Sentence(p.source, s, e, text, c, rank[p.id], float(d), overlap, typed, score, p, lead))
         return sorted(out, key=lambda x: -x.score)
 
     def run(self, question: str, passages: list[Passage]) -> Extraction:
@@ -276,8 +278,7 @@ def _with_context(chosen: list[Sentence], with_leads: bool) -> list[Sentence]:
         start = c.context_start
         if out and out[-1].passage.id == c.passage.id and start < out[-1].end:
             start = out.pop().start
-        text = c.passage.text[start - c.passage.start : c.end - c.passage.start]
-        out.append(replace(c, start=start, text=text, context_start=start))
+        out.append(replace(c, start=start, text=_quote(c.passage, start, c.end), context_start=start))
     return out
 
 

@@ -33,11 +33,12 @@ def paragraph_of(chunks: Sequence[Chunk]) -> list[int]:
     return [numbers.setdefault((c.source, c.para_start, c.para_end), len(numbers)) for c in chunks]
 
 
-def paragraph_texts(chunks: Sequence[Chunk]) -> list[str]:
-    """Each paragraph's text: its chunks joined by a space, text shared by overlapping chunks kept once."""
+def paragraph_texts(chunks: Sequence[Chunk], of: Sequence[int] | None = None) -> list[str]:
+    """Each paragraph's text: its chunks joined by a space, text shared by overlapping chunks kept once
+    (``of``: :func:`paragraph_of` of ``chunks``, if already known)."""
     parts: dict[int, list[str]] = {}
     covered: dict[int, int] = {}
-    for c, p in zip(chunks, paragraph_of(chunks)):
+    for c, p in zip(chunks, paragraph_of(chunks) if of is None else of):
         done = covered.get(p, c.start)
         if c.end > done:
             parts.setdefault(p, []).append(c.text[max(done - c.start, 0):].strip())
@@ -54,9 +55,10 @@ class Paragraphs:
     @classmethod
     def build(cls, chunks: Sequence[Chunk], embedder: Embedder, *, exact_max: int = 50_000, kind: str | None = None,
               on_batch: Callable[[int], None] | None = None) -> Paragraphs:
-        texts = paragraph_texts(chunks)
+        of = paragraph_of(chunks)
+        texts = paragraph_texts(chunks, of)
         store = FaissStore.build(embedder.encode(texts, on_batch=on_batch), exact_max=exact_max, kind=kind)
-        return cls(store, BM25Index.build(texts), paragraph_of(chunks))
+        return cls(store, BM25Index.build(texts), of)
 
     def save(self, folder: Path) -> None:
         self.store.save(folder / VECTORS)

@@ -81,7 +81,7 @@ class Retriever:
             for cid, r in ranks.items():
                 fused[cid] = fused.get(cid, 0.0) + weight / (s.rrf_k + r)
         paragraphs = self.index.paragraphs
-        if s.paragraph_weight and paragraphs is not None:
+        if s.paragraph_weight:
             bonus: dict[int, float] = {}
             for ranking in paragraphs.search(vector[0], query, n):
                 for r, p in enumerate(ranking, 1):
