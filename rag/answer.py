@@ -1,14 +1,16 @@
 """The offline extractive answerer: pick the sentences of the retrieved passages that answer the question.
 
 Each sentence of the passages is scored by dense similarity to the question, IDF-weighted stemmed word
-overlap, and whether it holds what the question asks for (a date for "when", a number for "how many", a place
-for "where"/"which city", a name for "who"). The best sentence answers; a close second from elsewhere joins it
-when the question has several parts ("which two", "... and why"). A sentence that points back ("This shows
-...", "... in this regard") is quoted with the sentence before it (when that one ends the chunk before, as a
-citation of its own, and only when the question asks for an explanation). When no sentence is close enough,
-or none holds the asked-for kind of thing, the answerer abstains: "who is the prime minister" is not answered
-by a deputy prime minister, "X's first name" needs a name next to X, "what is the X called" a name near X, and
-the numbers and hyphenated names of the question ("2026", "China-Bangladesh-Pakistan") must appear.
+overlap (both with the corpus's defined acronyms spelled out: "CPEC 2.0" matches "the corridor"), and whether
+it holds what the question asks for (a date for "when", a number for "how many", a place for "where"/"which
+city", a name for "who"). The best sentence answers; a close second from elsewhere joins it when the question
+has several parts ("which two", "... and why"). A sentence that points back ("This shows ...", "... in this
+regard") is quoted with the sentence before it (when that one ends the chunk before, as a citation of its own,
+and only when the question asks for an explanation). When no sentence is close enough, or none holds the
+asked-for kind of thing, the answerer abstains: "who is the prime minister" is not answered by a deputy prime
+minister, "X's first name" needs a name next to X, "what is the X called" a name near X, "what does ACR stand
+for" words with those initials, and the numbers and hyphenated names of the question ("2026",
+"China-Bangladesh-Pakistan") must appear.
 
 Example:
     >>> answerer = ExtractiveAnswerer(embedder)               # doctest: +SKIP
@@ -29,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rag.acronyms import spells
 from rag.chunking import Chunker
 from rag.embedding import Embedder
 from rag.lexical import tokenize
@@ -51,7 +54,7 @@ _TYPE_RULES = (
     (re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|amount)\b", re.I), "number"),
     (re.compile(r"\bwhen\b|\b(what|which) (year|month|date|day)\b|\bsince when\b", re.I), "date"),
     (re.compile(r"\bwhere\b|\b(what|which) (city|country|town|place|region|province|capital)\b", re.I), "place"),
-    (re.compile(r"^\s*who\b|\bwho (is|was|are|were)\b|\bwhose\b|\b(called|named)\b|[’']s (first |last |full |given )?name\b", re.I), "name"),
+    (re.compile(r"^\s*who\b|\bwho (is|was|are|were)\b|\bwhose\b|\b(called|named|stands? for|short for)\b|[’']s (first |last |full |given )?name\b", re.I), "name"),
 )
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*[a-z][\w’'-]*")
 _PLACE = re.compile(r"\b(in|at|from|near|to)\s+([A-Z][\w’']+)")
@@ -60,6 +63,7 @@ _IDENTIFIER = re.compile(r"\b[A-Z][\w’']*(?:-[A-Z0-9][\w’']*)+")
 _NAME_OF = re.compile(r"\b([A-Z][\w’'-]+)[’']s (?:first |last |full |given )?name\b")
 _WHO_ROLE = re.compile(r"^\s*who (?:is|was|are|were) (?:the )?(?:[A-Z][\w’'-]*[’']s )?([a-z][a-z -]+?)\??$", re.I)
 _CALLED = re.compile(r"\b(?:what|how) (?:is|was|are|were) (?:the |its |their |[A-Z][\w’'-]*[’']s )?([\w -]+?) (?:called|named|known as)\b", re.I)
+_STANDS_FOR = re.compile(r"\b([A-Z]{2,6})s?\b.*\b(?:stands? for|short for)\b")
 _ROLE_PREFIXES = re.compile(r"\b(deputy|vice|former|acting|assistant|associate|junior|under|ex|co)[\s-]+$", re.I)
 _ANAPHOR = re.compile(
     r"^(This|These|That|Those|They|It|Its|Such|Both|Their)\b|\b(in this (regard|respect|context|sense)|to this end)\b", re.I
@@ -83,9 +87,12 @@ def specifics(text: str) -> set[str]:
 
 
 def _names_it(sentence: str, question: str, asked: set[str]) -> bool:
-    """For "What is the X called?": a new capitalised word within three words of X's last word. For "What is
+    """For "What does ACR stand for?": words with those initials. For "What is the X called?": a new capitalised word within three words of X's last word. For "What is
     X's name?": a new capitalised word right before X. For "Who is the <role>?": the role named, and not only
     a deputy's ("Deputy Prime Minister" does not answer "prime minister"). Else: True."""
+    stands_for = _STANDS_FOR.search(question)
+    if stands_for:  # "What does AFC stand for?": the words with those initials
+        return spells(sentence, stands_for.group(1))
     called = _CALLED.search(question)
     if called:  # "What is the national plan called?": a new name within three words of "plan"
         head = called.group(1).split()[-1].lower()
@@ -171,6 +178,8 @@ class ExtractiveAnswerer:
     idf: Callable[[str], float] = lambda token: 1.0
     before: Callable[[Passage], Passage | None] | None = None
     """The chunk before a passage in its paragraph (``Retriever.before``), for sentences that point back."""
+    spell_out: Callable[[str], str] = lambda text: text
+    """A sentence's text with the corpus's acronyms spelled out (``Retriever.spell_out``), for matching."""
     w_overlap: float = 0.2
     w_type: float = 0.1
     min_dense: float = 0.2
@@ -228,7 +237,8 @@ class ExtractiveAnswerer:
             return []
         texts = [_quote(p, s, e) for p, s, e, _, _ in spans]
         contexts = [_quote(*lead) + " " + text if lead else _quote(p, c, e) for (p, s, e, c, lead), text in zip(spans, texts)]
-        vecs = self._embed([question, *texts, *contexts])
+        matched = [self.spell_out(t) for t in texts + contexts]
+        vecs = self._embed([question, *matched])
         sims = vecs[1:] @ vecs[0]
         dense = np.maximum(sims[: len(texts)], sims[len(texts) :])
         q_tokens = set(tokenize([question])[0])
@@ -237,8 +247,8 @@ class ExtractiveAnswerer:
         kind, wanted = answer_type(own), specifics(own)
         rank = {p.id: i for i, p in enumerate(passages, 1)}
         out = []
-        for (p, s, e, c, lead), text, context, d in zip(spans, texts, contexts, dense):
-            overlap = sum(self.idf(t) for t in q_tokens & set(tokenize([context])[0])) / q_weight
+        for (p, s, e, c, lead), text, context, spelled, d in zip(spans, texts, contexts, matched[len(texts) :], dense):
+            overlap = sum(self.idf(t) for t in q_tokens & set(tokenize([spelled])[0])) / q_weight
             typed = holds_type(kind, text, own) and wanted <= specifics(context)
             score = float(d) + self.w_overlap * overlap + self.w_type * typed
             out.append(Sentence(p.source, s, e, text, c, rank[p.id], float(d), overlap, typed, score, p, lead))

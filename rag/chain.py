@@ -59,7 +59,9 @@ class Chain:
     def __init__(self, retriever: Retriever, answerer: str = "extractive", llm=None, settings: Settings | None = None):
         self.retriever = retriever
         self.settings = settings or retriever.settings
-        self.extractive = ExtractiveAnswerer(retriever.embedder, idf=retriever.index.bm25.idf, before=retriever.before)
+        self.extractive = ExtractiveAnswerer(
+            retriever.embedder, idf=retriever.index.bm25.idf, before=retriever.before, spell_out=retriever.spell_out
+        )
         self.llm_answerer = None
         if answerer == "llm" or llm is not None or self.settings.llm_provider != "none":
             from rag.llm import LLMAnswerer, make_chat_model

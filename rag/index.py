@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rag.acronyms import find_acronyms
+from rag.acronyms import Acronyms, find_acronyms
 from rag.chunking import VERSION as CHUNKER_VERSION
 from rag.chunking import Chunker
 from rag.config import Settings
@@ -40,7 +40,7 @@ from rag.paragraphs import Paragraphs, paragraph_of
 from rag.records import Chunk
 from rag.store import FaissStore
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 POINTER = "CURRENT"
 FILES = ("manifest.json", "chunks.jsonl", "vectors.faiss", "bm25", PARAGRAPH_VECTORS, PARAGRAPH_BM25, "acronyms.json")
 Progress = Callable[[str, int, int], None]
@@ -73,7 +73,7 @@ class Index:
     store: FaissStore
     bm25: BM25Index
     paragraphs: Paragraphs
-    acronyms: dict[str, str]
+    acronyms: Acronyms
 
 
 def _chunker(settings: Settings) -> Chunker:
@@ -192,7 +192,7 @@ def _write_build(
     paragraphs.save(folder)
     query_encoder = export_onnx(embedder, folder / ONNX_FILE)
     BM25Index.build([c.text for c in chunks]).save(folder / "bm25")
-    (folder / "acronyms.json").write_text(json.dumps(find_acronyms(c.text for c in chunks), ensure_ascii=False), encoding="utf-8")
+    (folder / "acronyms.json").write_text(json.dumps(asdict(find_acronyms(c.text for c in chunks)), ensure_ascii=False), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
         for c in chunks:
             fh.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
@@ -281,9 +281,12 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
     if not len(paragraphs) == max(paragraphs.of, default=-1) + 1 == paragraphs.bm25.retriever.scores["num_docs"]:
         raise RagError(f"index files disagree on the paragraph count in {build}: {fix}")
     try:
-        acronyms = json.loads((build / "acronyms.json").read_text(encoding="utf-8"))
-        if not (isinstance(acronyms, dict) and all(isinstance(v, str) for v in acronyms.values())):
-            raise ValueError("not a table of names")
+        tables = json.loads((build / "acronyms.json").read_text(encoding="utf-8"))
+        if not (isinstance(tables, dict) and set(tables) == {"unused", "defined"} and all(
+            isinstance(t, dict) and all(isinstance(v, str) for v in t.values()) for t in tables.values()
+        )):
+            raise ValueError("not two tables of names")
+        acronyms = Acronyms(**tables)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RagError(f"index file corrupted: {build / 'acronyms.json'} ({exc}): {fix}") from None
     expected = manifest.get("counts", {}).get("chunks")

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.acronyms import expand
 from rag.config import Mode, Settings
 from rag.embedding import ONNX_FILE, Embedder
 from rag.errors import RagError
@@ -102,8 +101,12 @@ class Retriever:
         return out
 
     def expand(self, query: str) -> str:
-        """``query`` with each acronym the corpus spells out followed by its expansion ("SCO (Shanghai ...)")."""
-        return expand(query, self.index.acronyms)
+        """``query`` with each acronym the corpus spells out but never uses followed by its name ("SCO (Shanghai ...)")."""
+        return self.index.acronyms.expand(query)
+
+    def spell_out(self, text: str) -> str:
+        """``text`` with each acronym the corpus defines followed by its name ("CPEC (China-Pakistan ...)")."""
+        return self.index.acronyms.spell_out(text)
 
     def before(self, passage: Passage) -> Passage | None:
         """The chunk just before ``passage`` in its paragraph, not overlapping it, as a passage (score 0)."""

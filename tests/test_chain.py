@@ -192,3 +192,24 @@ def test_what_is_it_called_needs_a_name_beside_the_thing():
     assert holds_type("name", "The plan, called Silk Link, opens next year.", question)
     assert not holds_type("name", "Compared with the initial plan, the work has been slow in China.", question)
     assert not holds_type("name", "Roads and plans were discussed.", question)  # no name at all
+
+
+def test_acronyms_the_corpus_defines(tmp_path):
+    """"the NVR" is matched as "the NVR (Northern Valley Railway)", so it answers a question about "the railway"
+    (without the spelled-out name the sentence about the railway's museum wins); "What does NVR stand for?" is
+    answered by the sentence with those initials, not by the one closest in meaning."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(
+        "The Northern Valley Railway (NVR) opened in 1990 and links four towns in the hills.\n\n"
+        "Passengers on the railway enjoy views of lakes and forests, and a small museum of old trains stands near"
+        " the main station.\n\nExtending the NVR to the coast requires new signals, two tunnels and longer platforms.\n",
+        encoding="utf-8",
+    )
+    rag.build_index(corpus, tmp_path / "index")
+    chain = rag.load_chain(tmp_path / "index")
+    answer = chain.ask("What is needed to lengthen the railway?")
+    assert [c.quote for c in answer.citations] == ["Extending the NVR to the coast requires new signals, two tunnels and longer platforms."]
+    answer = chain.ask("What does NVR stand for?")
+    assert [c.quote[:34] for c in answer.citations] == ["The Northern Valley Railway (NVR) "], "the sentence that spells it out"
+    assert chain.ask("What does XYZ stand for?").abstained

@@ -5,7 +5,7 @@ from langchain_core.retrievers import BaseRetriever
 import rag
 from eval.gold import load_gold
 from eval.metrics import first_hit
-from rag.acronyms import expand, find_acronyms
+from rag.acronyms import find_acronyms
 from rag.paragraphs import paragraph_of, paragraph_texts
 from tests.conftest import GOLD, SEEDS
 
@@ -100,16 +100,21 @@ def test_the_paragraph_around_a_chunk_counts_in_hybrid_search(tmp_path):
 
 
 def test_acronyms_are_found_and_expanded():
-    table = find_acronyms([
+    acronyms = find_acronyms([
         "The Shanghai Cooperation Organisation met. On Monday the Bank of England spoke.",
         "Pakistan’s Rise plan. The UN Charter applies; the UN agreed.",
+        "China-Pakistan Economic Corridor (CPEC) is first. Beijing’s Global Development Initiative (GDI) too.",
     ])
+    table = acronyms.unused
     assert table["SCO"] == "Shanghai Cooperation Organisation" and table["BE"] == "Bank of England"
     assert "OM" not in table, "a sentence's first word is not part of a name"
     assert "UC" in table and "UN" not in table, "an acronym the corpus uses itself needs no expansion"
-    assert expand("Who chairs the SCO?", table) == "Who chairs the SCO (Shanghai Cooperation Organisation)?"
-    assert expand("the SCO (Shanghai Cooperation Organisation)", table) == "the SCO (Shanghai Cooperation Organisation)"
-    assert expand("who chairs the sco?", table) == "who chairs the sco?"
+    assert acronyms.defined == {"CPEC": "China-Pakistan Economic Corridor", "GDI": "Global Development Initiative"}
+    assert acronyms.expand("Who chairs the SCO?") == "Who chairs the SCO (Shanghai Cooperation Organisation)?"
+    assert acronyms.expand("the SCO (Shanghai Cooperation Organisation)") == "the SCO (Shanghai Cooperation Organisation)"
+    assert acronyms.expand("who chairs the sco?") == "who chairs the sco?"
+    assert acronyms.expand("Is CPEC big?") == "Is CPEC big?", "queries keep the acronyms the corpus writes"
+    assert acronyms.spell_out("CPEC 2.0 and GDI.") == "CPEC (China-Pakistan Economic Corridor) 2.0 and GDI (Global Development Initiative)."
 
 
 def test_a_question_using_an_acronym_finds_the_spelled_out_name(retriever):
