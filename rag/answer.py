@@ -235,8 +235,8 @@ class ExtractiveAnswerer:
         spans = self.sentences(passages)
         if not spans:
             return []
-        texts = [_quote(p, s, e) for p, s, e, _, _ in spans]
-        contexts = [_quote(*lead) + " " + text if lead else _quote(p, c, e) for (p, s, e, c, lead), text in zip(spans, texts)]
+        texts = [p.quote(s, e) for p, s, e, _, _ in spans]
+        contexts = [lead[0].quote(*lead[1:]) + " " + text if lead else p.quote(c, e) for (p, s, e, c, lead), text in zip(spans, texts)]
         matched = [self.spell_out(t) for t in texts + contexts]
         vecs = self._embed([question, *matched])
         sims = vecs[1:] @ vecs[0]
@@ -284,17 +284,12 @@ def _with_context(chosen: list[Sentence], with_leads: bool) -> list[Sentence]:
     for c in sorted(chosen, key=lambda c: (c.source, c.start)):
         if with_leads and c.lead and not any(o.source == c.source and o.start <= c.lead[1] < o.end for o in out):
             chunk, start, end = c.lead
-            out.append(replace(c, start=start, end=end, text=_quote(chunk, start, end), context_start=start, passage=chunk, lead=None))
+            out.append(replace(c, start=start, end=end, text=chunk.quote(start, end), context_start=start, passage=chunk, lead=None))
         start = c.context_start
         if out and out[-1].passage.id == c.passage.id and start < out[-1].end:
             start = out.pop().start
-        out.append(replace(c, start=start, text=_quote(c.passage, start, c.end), context_start=start))
+        out.append(replace(c, start=start, text=c.passage.quote(start, c.end), context_start=start))
     return out
-
-
-def _quote(passage: Passage, start: int, end: int) -> str:
-    """The text of ``passage`` at source offsets ``start:end``."""
-    return passage.text[start - passage.start : end - passage.start]
 
 
 def _is_heading(p: Passage, start: int, end: int) -> bool:

@@ -125,7 +125,7 @@ class LLMAnswerer:
         words = set(tokenize([claim])[0])
         best, best_share = None, 0.0
         for p, start, end, *_ in self.fallback.sentences([passage]):
-            text = p.text[start - p.start : end - p.start]
+            text = p.quote(start, end)
             share = len(words & set(tokenize([text])[0])) / len(words) if words else 0.0
             if share > best_share:
                 best, best_share = (p.source, start, end, text), share

@@ -38,6 +38,10 @@ class Passage:
     para_start: int = 0
     para_end: int = 0
 
+    def quote(self, start: int, end: int) -> str:
+        """The text at source offsets ``start:end``, which must lie within the passage."""
+        return self.text[start - self.start : end - self.start]
+
     def to_dict(self) -> dict:
         """The JSON shape used by the CLI: source, start, end, score, text."""
         return {"source": self.source, "start": self.start, "end": self.end, "score": round(self.score, 6), "text": self.text}
