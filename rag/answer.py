@@ -49,12 +49,15 @@ _PATTERNS = {
     "number": re.compile(rf"(\d|\b({_NUMBER_WORDS})\b)", re.I),
     "duration": re.compile(rf"(\d|\b({_NUMBER_WORDS}|a)\b)[\w\s-]{{0,12}}\b(second|minute|hour|day|week|month|year|decade|km|kilometre|kilometer|mile|metre|meter)s?\b", re.I),
 }
+_STANDS_FOR = re.compile(r"\b([A-Z]{2,6})s?\b.*\b(?:stands? for|short for)\b")
+"""An acronym's name asked for: "What does AFC stand for?" (not "What does China stand for?")."""
 _TYPE_RULES = (
     (re.compile(r"\bhow (long|far)\b", re.I), "duration"),
     (re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|amount)\b", re.I), "number"),
     (re.compile(r"\bwhen\b|\b(what|which) (year|month|date|day)\b|\bsince when\b", re.I), "date"),
     (re.compile(r"\bwhere\b|\b(what|which) (city|country|town|place|region|province|capital)\b", re.I), "place"),
-    (re.compile(r"^\s*who\b|\bwho (is|was|are|were)\b|\bwhose\b|\b(called|named|stands? for|short for)\b|[’']s (first |last |full |given )?name\b", re.I), "name"),
+    (_STANDS_FOR, "name"),
+    (re.compile(r"^\s*who\b|\bwho (is|was|are|were)\b|\bwhose\b|\b(called|named)\b|[’']s (first |last |full |given )?name\b", re.I), "name"),
 )
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*[a-z][\w’'-]*")
 _PLACE = re.compile(r"\b(in|at|from|near|to)\s+([A-Z][\w’']+)")
@@ -63,7 +66,6 @@ _IDENTIFIER = re.compile(r"\b[A-Z][\w’']*(?:-[A-Z0-9][\w’']*)+")
 _NAME_OF = re.compile(r"\b([A-Z][\w’'-]+)[’']s (?:first |last |full |given )?name\b")
 _WHO_ROLE = re.compile(r"^\s*who (?:is|was|are|were) (?:the )?(?:[A-Z][\w’'-]*[’']s )?([a-z][a-z -]+?)\??$", re.I)
 _CALLED = re.compile(r"\b(?:what|how) (?:is|was|are|were) (?:the |its |their |[A-Z][\w’'-]*[’']s )?([\w -]+?) (?:called|named|known as)\b", re.I)
-_STANDS_FOR = re.compile(r"\b([A-Z]{2,6})s?\b.*\b(?:stands? for|short for)\b")
 _ROLE_PREFIXES = re.compile(r"\b(deputy|vice|former|acting|assistant|associate|junior|under|ex|co)[\s-]+$", re.I)
 _ANAPHOR = re.compile(
     r"^(This|These|That|Those|They|It|Its|Such|Both|Their)\b|\b(in this (regard|respect|context|sense)|to this end)\b", re.I
@@ -87,9 +89,10 @@ def specifics(text: str) -> set[str]:
 
 
 def _names_it(sentence: str, question: str, asked: set[str]) -> bool:
-    """For "What does ACR stand for?": words with those initials. For "What is the X called?": a new capitalised word within three words of X's last word. For "What is
-    X's name?": a new capitalised word right before X. For "Who is the <role>?": the role named, and not only
-    a deputy's ("Deputy Prime Minister" does not answer "prime minister"). Else: True."""
+    """For "What does ACR stand for?": words with those initials. For "What is the X called?": a new
+    capitalised word within three words of X's last word. For "What is X's name?": a new capitalised word right
+    before X. For "Who is the <role>?": the role named, and not only a deputy's ("Deputy Prime Minister" does
+    not answer "prime minister"). Else: True."""
     stands_for = _STANDS_FOR.search(question)
     if stands_for:  # "What does AFC stand for?": the words with those initials
         return spells(sentence, stands_for.group(1))

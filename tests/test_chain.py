@@ -81,6 +81,9 @@ def test_answer_types():
     assert holds_type("date", "It began in March 2020.", "When did it begin?")
     assert not holds_type("number", "Chinese nationals work there.", "How many Chinese nationals work there?")
     assert holds_type("place", "They met in Lahore.", "Where did they meet?")
+    assert answer_type("What does AFC stand for?") == "name" and answer_type("What does China stand for?") is None
+    assert holds_type("name", "The American Football Conference (AFC) champion won.", "What does AFC stand for?")
+    assert not holds_type("name", "AFC and NFC teams met; the Broncos won.", "What does AFC stand for?")
 
 
 def test_stream_ends_with_the_same_answer_as_ask(chain):
