@@ -208,7 +208,9 @@ class Embedder:
             except Exception:  # noqa: BLE001 - encode() retries and raises it
                 pass
 
-        threading.Thread(target=load, name="rag-onnx-warm-up", daemon=True).start()
+        # Not a daemon: a process that exits early (a bad question) waits for it, since ONNX Runtime aborts
+        # the process when the interpreter shuts down in the middle of building a session.
+        threading.Thread(target=load, name="rag-onnx-warm-up").start()
 
     @cached_property
     def _model(self):

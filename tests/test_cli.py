@@ -54,3 +54,11 @@ def test_console_script_is_installed(seed_index):
     proc = subprocess.run([str(exe), "search", "Gwadar", "--index", str(seed_index), "--json", "-k", "1"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Gwadar" in json.loads(proc.stdout)[0]["text"]
+
+
+def test_ask_with_a_bad_question_exits_cleanly(seed_index):
+    """The query encoder warms up in a thread; exiting at once on a bad question must still be a clean exit 1."""
+    exe = Path(sys.executable).with_name("rag")
+    proc = subprocess.run([str(exe), "ask", "  ", "--index", str(seed_index)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip() == "error: the question is empty: type a question about the documents"
