@@ -6,7 +6,8 @@ word and anything up to a possessive are left out). Two tables are kept, each wi
 name:
 
 - ``unused``: acronyms the corpus never writes. A question may still use one ("the SCO chair"); it is expanded
-  in the query so that BM25 and the answerer's word overlap can match the name.
+  in the query so that BM25 and the answerer's word overlap can match the name. A defined one is expanded only
+  in a question for its name ("What does CPEC stand for?").
 - ``defined``: acronyms the corpus writes and defines in brackets after the name ("China-Pakistan Economic
   Corridor (CPEC)"). A sentence that uses one ("CPEC 2.0 requires …") is matched against a question as if the
   name were spelled out there ("… the second phase of the corridor …").
@@ -32,6 +33,8 @@ _SMALL = {"of", "the", "and", "for", "de", "du", "la"}
 _UPPER = re.compile(r"\b[A-Z]{2,6}\b")
 _ASKED = re.compile(r"\b([A-Z]{2,6})s?\b")
 _BRACKETED = re.compile(r"\s*\(([A-Z]{2,6})s?\)")
+STANDS_FOR = re.compile(r"\b([A-Z]{2,6})s?\b.*\b(?:stands? for|short for)\b")
+"""A question for an acronym's name: "What does AFC stand for?" (not "What does China stand for?")."""
 _SENTENCE_START = re.compile(r"(^|[.!?:][\"”’)]*\s+)$")
 _POSSESSIVE = re.compile(r"[’']s$")
 
@@ -44,7 +47,11 @@ class Acronyms:
     defined: dict[str, str] = field(default_factory=dict)
 
     def expand(self, query: str) -> str:
-        """``query`` with each acronym the corpus never writes followed by its name in brackets."""
+        """``query`` with each acronym the corpus never writes followed by its name in brackets, and the one it
+        defines when the query asks what that stands for (so that the definition is found)."""
+        asked = STANDS_FOR.search(query)
+        if asked and asked.group(1) in self.defined:
+            return _add_names(query, {**self.unused, asked.group(1): self.defined[asked.group(1)]})
         return _add_names(query, self.unused)
 
     def spell_out(self, text: str) -> str:

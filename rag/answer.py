@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rag.acronyms import spells
+from rag.acronyms import STANDS_FOR, spells
 from rag.chunking import Chunker
 from rag.embedding import Embedder
 from rag.lexical import tokenize
@@ -49,14 +49,12 @@ _PATTERNS = {
     "number": re.compile(rf"(\d|\b({_NUMBER_WORDS})\b)", re.I),
     "duration": re.compile(rf"(\d|\b({_NUMBER_WORDS}|a)\b)[\w\s-]{{0,12}}\b(second|minute|hour|day|week|month|year|decade|km|kilometre|kilometer|mile|metre|meter)s?\b", re.I),
 }
-_STANDS_FOR = re.compile(r"\b([A-Z]{2,6})s?\b.*\b(?:stands? for|short for)\b")
-"""An acronym's name asked for: "What does AFC stand for?" (not "What does China stand for?")."""
 _TYPE_RULES = (
     (re.compile(r"\bhow (long|far)\b", re.I), "duration"),
     (re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|amount)\b", re.I), "number"),
     (re.compile(r"\bwhen\b|\b(what|which) (year|month|date|day)\b|\bsince when\b", re.I), "date"),
     (re.compile(r"\bwhere\b|\b(what|which) (city|country|town|place|region|province|capital)\b", re.I), "place"),
-    (_STANDS_FOR, "name"),
+    (STANDS_FOR, "name"),
     (re.compile(r"^\s*who\b|\bwho (is|was|are|were)\b|\bwhose\b|\b(called|named)\b|[’']s (first |last |full |given )?name\b", re.I), "name"),
 )
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*[a-z][\w’'-]*")
@@ -89,13 +87,9 @@ def specifics(text: str) -> set[str]:
 
 
 def _names_it(sentence: str, question: str, asked: set[str]) -> bool:
-    """For "What does ACR stand for?": words with those initials. For "What is the X called?": a new
-    capitalised word within three words of X's last word. For "What is X's name?": a new capitalised word right
-    before X. For "Who is the <role>?": the role named, and not only a deputy's ("Deputy Prime Minister" does
-    not answer "prime minister"). Else: True."""
-    stands_for = _STANDS_FOR.search(question)
-    if stands_for:  # "What does AFC stand for?": the words with those initials
-        return spells(sentence, stands_for.group(1))
+    """For "What is the X called?": a new capitalised word within three words of X's last word. For "What is
+    X's name?": a new capitalised word right before X. For "Who is the <role>?": the role named, and not only
+    a deputy's ("Deputy Prime Minister" does not answer "prime minister"). Else: True."""
     called = _CALLED.search(question)
     if called:  # "What is the national plan called?": a new name within three words of "plan"
         head = called.group(1).split()[-1].lower()
@@ -123,6 +117,9 @@ def holds_type(kind: str | None, sentence: str, question: str) -> bool:
             if noun and not set(tokenize([noun.group(1)])[0]) <= set(tokenize([sentence])[0]):
                 return False
         return bool(_PATTERNS[kind].search(sentence))
+    stands_for = STANDS_FOR.search(question)
+    if stands_for:  # "What does AFC stand for?": words with those initials (the query may spell them out too)
+        return spells(sentence, stands_for.group(1))
     asked = {w.lower() for w in re.findall(r"[\w’']+", question)}
     if kind == "name" and not _names_it(sentence, question, asked):
         return False

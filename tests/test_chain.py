@@ -75,6 +75,11 @@ def test_rewrite_rules():
     assert rewrite_query("When was it?", None) == "When was it?"
 
 
+def test_what_an_acronym_stands_for_is_answered_by_its_definition(chain):
+    answer = chain.ask("What does CPEC stand for?")
+    assert [c.quote for c in answer.citations if "China-Pakistan Economic Corridor (CPEC)" in c.quote], answer.text
+
+
 def test_answer_types():
     assert answer_type("When did it start?") == "date" and answer_type("How many ships?") == "number"
     assert answer_type("Which city hosted it?") == "place" and answer_type("Who chaired it?") == "name"

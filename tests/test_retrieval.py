@@ -114,6 +114,7 @@ def test_acronyms_are_found_and_expanded():
     assert acronyms.expand("the SCO (Shanghai Cooperation Organisation)") == "the SCO (Shanghai Cooperation Organisation)"
     assert acronyms.expand("who chairs the sco?") == "who chairs the sco?"
     assert acronyms.expand("Is CPEC big?") == "Is CPEC big?", "queries keep the acronyms the corpus writes"
+    assert acronyms.expand("What does CPEC stand for?") == "What does CPEC (China-Pakistan Economic Corridor) stand for?"
     assert acronyms.spell_out("CPEC 2.0 and GDI.") == "CPEC (China-Pakistan Economic Corridor) 2.0 and GDI (Global Development Initiative)."
 
 
