@@ -101,7 +101,8 @@ class Retriever:
         return out
 
     def expand(self, query: str) -> str:
-        """``query`` with each acronym the corpus spells out but never uses followed by its name ("SCO (Shanghai ...)")."""
+        """``query`` with each acronym the corpus spells out but never uses followed by its name ("SCO (Shanghai ...)");
+        see :meth:`rag.acronyms.Acronyms.expand`."""
         return self.index.acronyms.expand(query)
 
     def spell_out(self, text: str) -> str:
