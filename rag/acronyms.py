@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -45,6 +46,19 @@ class Acronyms:
 
     unused: dict[str, str] = field(default_factory=dict)
     defined: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"unused": self.unused, "defined": self.defined}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Acronyms:
+        """The tables written by :meth:`to_json`; ValueError for anything else."""
+        tables = json.loads(text)
+        if not (isinstance(tables, dict) and set(tables) == {"unused", "defined"} and all(
+            isinstance(t, dict) and all(isinstance(v, str) for v in t.values()) for t in tables.values()
+        )):
+            raise ValueError("not two tables of names")
+        return cls(**tables)
 
     def expand(self, query: str) -> str:
         """``query`` with each acronym the corpus never writes followed by its name in brackets, and the one it

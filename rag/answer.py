@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rag.acronyms import STANDS_FOR, spells
-from rag.chunking import Chunker
+from rag.chunking import POINTING_BACK, Chunker
 from rag.embedding import Embedder
 from rag.lexical import tokenize
 from rag.records import Passage
@@ -66,7 +66,7 @@ _WHO_ROLE = re.compile(r"^\s*who (?:is|was|are|were) (?:the )?(?:[A-Z][\w’'-]*
 _CALLED = re.compile(r"\b(?:what|how) (?:is|was|are|were) (?:the |its |their |[A-Z][\w’'-]*[’']s )?([\w -]+?) (?:called|named|known as)\b", re.I)
 _ROLE_PREFIXES = re.compile(r"\b(deputy|vice|former|acting|assistant|associate|junior|under|ex|co)[\s-]+$", re.I)
 _ANAPHOR = re.compile(
-    r"^(This|These|That|Those|They|It|Its|Such|Both|Their)\b|\b(in this (regard|respect|context|sense)|to this end)\b", re.I
+    rf"^({POINTING_BACK})\b|\b(in this (regard|respect|context|sense)|to this end)\b", re.I
 )
 _MULTI = re.compile(r"\b(which|what) (two|three|four|five)\b|(?<!^)\band (how|why|what|when|where|who|which)\b", re.I)
 """A question in several parts: "which two ...", "... and how ...?" (not a follow-up opening "And what ...")."""

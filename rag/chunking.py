@@ -37,7 +37,9 @@ VERSION = 3
 MAX_PARAGRAPH_CHARS = 1_000_000
 """:meth:`Chunker.split_stream` cuts a paragraph longer than this (at a line break or space) to bound memory."""
 
-_LEANS_BACK = re.compile(r"(This|These|That|Those|They|Their|It|Its|Such|Both|He|She|His|Her)\b")
+POINTING_BACK = "This|These|That|Those|They|Their|It|Its|Such|Both"
+"""Words that open a sentence leaning on the one before ("This shows ...", "They agreed ...")."""
+_LEANS_BACK = re.compile(rf"({POINTING_BACK}|He|She|His|Her)\b")
 _BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n")
 _LINE_BREAK = re.compile(r"\n")
 _NON_SPACE = re.compile(r"\S")  # for str patterns, \s is exactly str.isspace()
@@ -98,18 +100,18 @@ class BlankLineProbe:
         self._gap = newline >= 0 and _GAP.match(piece, newline + 1).end() == len(piece)
 
 
-def paragraphs(text: str, blank_lines: bool | None = None, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+def paragraphs(text: str, blank_lines: bool | None = None, end: int | None = None) -> Iterator[tuple[int, int]]:
     """Yield ``(start, end)`` of each non-blank paragraph, trimmed of surrounding whitespace.
 
     ``blank_lines`` picks the rule (default: :func:`has_blank_lines` of ``text``, i.e. of a whole document);
-    ``start``/``end`` restrict the scan to ``text[start:end]``, offsets staying those of ``text``.
+    ``end`` restricts the scan to ``text[:end]``.
     """
     end = len(text) if end is None else end
     if blank_lines is None:
         blank_lines = has_blank_lines(text)
     breaker = _BLANK_LINES if blank_lines else _LINE_BREAK
-    pos = start
-    for m in chain(breaker.finditer(text, start, end), [None]):
+    pos = 0
+    for m in chain(breaker.finditer(text, 0, end), [None]):
         stop = m.start() if m else end
         yield from _trim(text, pos, stop)
         pos = m.end() if m else stop
@@ -217,7 +219,7 @@ class Chunker:
                     cut = _forced_cut(buf, max_paragraph_chars)
                 if not cut:
                     break
-                for chunk in self._chunks(source, buf, paragraphs(buf, blank_lines, 0, cut), offset, next_id):
+                for chunk in self._chunks(source, buf, paragraphs(buf, blank_lines, cut), offset, next_id):
                     next_id += 1
                     yield chunk
                 buf, offset = buf[cut:], offset + cut

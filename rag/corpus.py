@@ -80,7 +80,6 @@ class Document:
     id: str
     path: Path
     sha256: str
-    size: int
     blank_lines: bool
 
     @property
@@ -152,7 +151,7 @@ def scan_document(path: Path, doc_id: str, block_bytes: int = BLOCK_BYTES) -> Do
             del piece  # not kept alive while the next block is decoded
     except UnicodeDecodeError:
         return None
-    return Document(doc_id, path, hasher.hexdigest(), path.stat().st_size, probe.result)
+    return Document(doc_id, path, hasher.hexdigest(), probe.result)
 
 
 def scan_corpus(corpus_dir: str | Path, max_file_mb: float | None = None, block_bytes: int = BLOCK_BYTES) -> CorpusScan:

@@ -184,15 +184,16 @@ def _write_build(
         if progress:
             progress("embedding", done, total)
 
-    vectors = embedder.encode([c.text for c in chunks], on_batch=advance)
+    texts = [c.text for c in chunks]
+    vectors = embedder.encode(texts, on_batch=advance)
     kind = None if settings.faiss_kind == "auto" else settings.faiss_kind
     store = FaissStore.build(vectors, exact_max=settings.faiss_exact_max, kind=kind)
     store.save(folder / "vectors.faiss")
     paragraphs = Paragraphs.build(chunks, embedder, exact_max=settings.faiss_exact_max, kind=kind, on_batch=advance)
     paragraphs.save(folder)
     query_encoder = export_onnx(embedder, folder / ONNX_FILE)
-    BM25Index.build([c.text for c in chunks]).save(folder / "bm25")
-    (folder / "acronyms.json").write_text(json.dumps(asdict(find_acronyms(c.text for c in chunks)), ensure_ascii=False), encoding="utf-8")
+    BM25Index.build(texts).save(folder / "bm25")
+    (folder / "acronyms.json").write_text(find_acronyms(texts).to_json(), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
         for c in chunks:
             fh.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
@@ -281,12 +282,7 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
     if not len(paragraphs) == max(paragraphs.of, default=-1) + 1 == paragraphs.bm25.retriever.scores["num_docs"]:
         raise RagError(f"index files disagree on the paragraph count in {build}: {fix}")
     try:
-        tables = json.loads((build / "acronyms.json").read_text(encoding="utf-8"))
-        if not (isinstance(tables, dict) and set(tables) == {"unused", "defined"} and all(
-            isinstance(t, dict) and all(isinstance(v, str) for v in t.values()) for t in tables.values()
-        )):
-            raise ValueError("not two tables of names")
-        acronyms = Acronyms(**tables)
+        acronyms = Acronyms.from_json((build / "acronyms.json").read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise RagError(f"index file corrupted: {build / 'acronyms.json'} ({exc}): {fix}") from None
     expected = manifest.get("counts", {}).get("chunks")

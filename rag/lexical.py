@@ -62,17 +62,13 @@ class BM25Index:
         return float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5)))
 
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and chunk ids of the best ``k`` documents with a positive score, best first.
-
-        Sums the sparse score columns of the query's tokens directly (one slice per token, no thread pool)."""
+        """Scores and chunk ids of the best ``k`` documents with a positive score, best first (ties: lower id)."""
         r = self.retriever
         n_docs = int(r.scores["num_docs"])
         cols = [r.vocab_dict[t] for t in tokenize([query])[0] if t in r.vocab_dict]
         if not cols or n_docs == 0:
             return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int64)
-        indptr, indices, data = r.scores["indptr"], r.scores["indices"], r.scores["data"]
-        rows = np.concatenate([np.arange(indptr[c], indptr[c + 1]) for c in cols])
-        scores = np.bincount(indices[rows], weights=data[rows], minlength=n_docs).astype(np.float32)
+        scores = r.get_scores_from_ids(cols)
         k = min(k, n_docs)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.lexsort((top, -scores[top]))]
