@@ -46,8 +46,14 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from eval.metrics import percentiles
+
+if TYPE_CHECKING:
+    from eval.benchmark import Benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEXT_CORPUS = ROOT.parent / "shared" / "benchmarks" / "squad11"
@@ -60,21 +66,8 @@ _START = time.perf_counter()
 # -- small helpers ----------------------------------------------------------------------------------------
 
 
-def pct(values, q: float) -> float:
-    return float(np.percentile(values, q)) if len(values) else float("nan")
-
-
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
-
-
-def _rag_attr(name: str, module: str):
-    """``rag.<name>``, or from its module while ``rag/__init__`` does not export it yet."""
-    import importlib
-
-    import rag
-
-    return getattr(rag, name, None) or getattr(importlib.import_module(module), name)
 
 
 def ratio(ours: float | None, base: float | None) -> str:
@@ -111,12 +104,20 @@ def gold_queries(gold: str, corpus: str) -> list[dict]:
     ]
 
 
-def _hit3(spans, passages: list[dict]) -> tuple[bool, int]:
+def _top3_scores(queries: list[dict], search) -> tuple[float, float]:
+    """Evidence recall@3 and mean passage length (chars) of the top 3 over the answerable ``queries``;
+    ``search(query)`` returns the top 3 passages as dicts (``source``/``start``/``end``/``text``)."""
     from eval.gold import Span
     from eval.metrics import first_hit
 
-    rank = first_hit([Span(*s) for s in spans], passages)
-    return rank is not None and rank <= 3, sum(len(p["text"]) for p in passages[:3])
+    hits, chars = [], []
+    for q in queries:
+        if q["answerable"]:
+            passages = search(q["query"])[:3]
+            rank = first_hit([Span(*s) for s in q["spans"]], passages)
+            hits.append(rank is not None and rank <= 3)
+            chars.append(sum(len(p["text"]) for p in passages) / max(1, len(passages)))
+    return float(np.mean(hits)), float(np.mean(chars))
 
 
 def worker_ours_build(p: dict) -> dict:
@@ -138,13 +139,7 @@ def worker_ours_serve(p: dict) -> dict:
     queries = p["queries"]
     for q in queries:  # warm-up: model, caches, lazy imports
         chain.ask(q["question"], q["turns"])
-    hits, chars = [], []
-    for q in queries:
-        if q["answerable"]:
-            passages = [x.to_dict() for x in retriever.search(q["query"], k=3)]
-            hit, n = _hit3(q["spans"], passages)
-            hits.append(hit)
-            chars.append(n / max(1, len(passages[:3])))
+    recall3, mean_chars = _top3_scores(queries, lambda query: [x.to_dict() for x in retriever.search(query, k=3)])
     fresh = []  # a new Chain per question: its answerer has not embedded these passages' sentences yet
     for q in queries:
         cold_chain = rag.Chain(retriever, settings=chain.settings)
@@ -161,8 +156,8 @@ def worker_ours_serve(p: dict) -> dict:
             c = time.perf_counter()
             retrieval.append((b - a) * 1000)
             answer.append((c - b) * 1000)
-    return {"load_s": load_s, "retrieval_ms": retrieval, "answer_ms": answer, "answer_fresh_ms": fresh, "recall@3": float(np.mean(hits)),
-            "mean_chars": float(np.mean(chars)), "peak_rss_mb": peak_rss_mb(), "backend": retriever.embedder.backend}
+    return {"load_s": load_s, "retrieval_ms": retrieval, "answer_ms": answer, "answer_fresh_ms": fresh, "recall@3": recall3,
+            "mean_chars": mean_chars, "peak_rss_mb": peak_rss_mb(), "backend": retriever.embedder.backend}
 
 
 def _baseline_embeddings():
@@ -212,8 +207,10 @@ def _save_base_store(store, folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     faiss.write_index(store.index, str(folder / "index.faiss"))
-    rows = [{"id": doc_id, "text": store.docstore.search(doc_id).page_content, "metadata": store.docstore.search(doc_id).metadata}
-            for _, doc_id in sorted(store.index_to_docstore_id.items())]
+    rows = []
+    for _, doc_id in sorted(store.index_to_docstore_id.items()):
+        doc = store.docstore.search(doc_id)
+        rows.append({"id": doc_id, "text": doc.page_content, "metadata": doc.metadata})
     (folder / "docs.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
 
 
@@ -229,20 +226,14 @@ def worker_base_serve(p: dict) -> dict:
     queries = p["queries"]
     for q in queries:
         store.similarity_search(q["query"], k=5)
-    hits, chars = [], []
-    for q in queries:
-        if q["answerable"]:
-            passages = _base_passages(store.similarity_search(q["query"], k=3))
-            hit, n = _hit3(q["spans"], passages)
-            hits.append(hit)
-            chars.append(n / max(1, len(passages[:3])))
+    recall3, mean_chars = _top3_scores(queries, lambda query: _base_passages(store.similarity_search(query, k=3)))
     retrieval = []
     for _ in range(p["repeats"]):
         for q in queries:
             a = time.perf_counter()
             store.similarity_search(q["query"], k=5)
             retrieval.append((time.perf_counter() - a) * 1000)
-    return {"load_s": load_s, "retrieval_ms": retrieval, "recall@3": float(np.mean(hits)), "mean_chars": float(np.mean(chars)),
+    return {"load_s": load_s, "retrieval_ms": retrieval, "recall@3": recall3, "mean_chars": mean_chars,
             "peak_rss_mb": peak_rss_mb()}
 
 
@@ -305,24 +296,18 @@ def bench_pipelines(args, work: Path) -> dict:
 # -- 3: embedding throughput on real text ---------------------------------------------------------------
 
 
-def real_text(path: Path | None, corpus: str, limit: int) -> tuple[list[str], list[str]]:
-    """Chunks (~3 sentences) of real text and real questions about them."""
-    chunks, questions = [], []
-    if path and (path / "corpus.jsonl").is_file():
-        docs = [json.loads(line) for line in (path / "corpus.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = set()
-        for d in docs:
-            sentences = re.split(r"(?<=[.!?])\s+", d["text"].strip())
+def real_text(bench: Benchmark | None, corpus: str, limit: int) -> tuple[list[str], list[str]]:
+    """Chunks (~3 sentences) of real text and real questions about them: from ``bench`` (a loaded text
+    corpus), else from the seed ``corpus`` repeated to ``limit`` chunks with the gold questions."""
+    if bench is not None:
+        chunks, kept = [], set()
+        for d in bench.docs:
+            sentences = re.split(r"(?<=[.!?])\s+", d.text.strip())
             chunks.extend(" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
-            kept.add(d["id"])
+            kept.add(d.id)
             if len(chunks) >= limit:
                 break
-        qa = path / "qa.jsonl"
-        if qa.is_file():
-            for line in qa.read_text(encoding="utf-8").splitlines():
-                item = json.loads(line)
-                if set(item.get("gold_doc_ids", [])) <= kept:
-                    questions.append(item["question"])
+        questions = [q.question for q in bench.questions if set(q.gold_doc_ids) <= kept]
     else:  # the seed corpus, repeated to the requested size
         from eval.gold import corpus_texts
 
@@ -336,12 +321,16 @@ def bench_throughput(args, query_encoder=None) -> tuple[dict, np.ndarray, np.nda
     """Texts/s of raw sentence-transformers, rag's indexing path and (if given) rag's query encoder."""
     from sentence_transformers import SentenceTransformer
 
-    Embedder = _rag_attr("Embedder", "rag.embedding")
+    import rag
+    from eval.benchmark import load_benchmark
+
     text_dir = Path(args.text_corpus) if args.text_corpus else None
-    texts, questions = real_text(text_dir, args.corpus, args.throughput_texts)
-    source = str(text_dir) if text_dir and (text_dir / "corpus.jsonl").is_file() else f"{args.corpus} (repeated)"
+    real = text_dir is not None and (text_dir / "corpus.jsonl").is_file()
+    bench = load_benchmark(text_dir) if real else None
+    texts, questions = real_text(bench, args.corpus, args.throughput_texts)
+    source = str(text_dir) if real else f"{args.corpus} (repeated)"
     log(f"throughput: {len(texts)} real chunks from {source}, batch size {args.batch_size}")
-    ours = Embedder(batch_size=args.batch_size, backend="torch")
+    ours = rag.Embedder(batch_size=args.batch_size, backend="torch")
     raw = SentenceTransformer(str(ours.model_path), device="cpu")
     ours.encode(texts[:64])  # warm-up (loads the model)
     raw.encode(texts[:64], batch_size=args.batch_size)
@@ -355,7 +344,7 @@ def bench_throughput(args, query_encoder=None) -> tuple[dict, np.ndarray, np.nda
     if query_encoder is not None and query_encoder.backend == "onnx":
         query_encoder.encode(texts[:32])
         encoders["onnx"] = query_encoder.encode
-    out = {name: np.empty((len(texts), 384), dtype=np.float32) for name in encoders}
+    out = {name: np.empty((len(texts), ours.dimension), dtype=np.float32) for name in encoders}
     took = dict.fromkeys(encoders, 0.0)
     names = list(encoders)
     for i, rows in enumerate(np.array_split(np.arange(len(texts)), 6)):
@@ -376,8 +365,7 @@ def bench_throughput(args, query_encoder=None) -> tuple[dict, np.ndarray, np.nda
         res["onnx_max_cosine_gap"] = float(1 - np.min(np.sum(out["onnx"] * raw_vecs, axis=1)))
         log(f"  ONNX query encoder:             {res['onnx_per_s']:.1f} texts/s, 1-cos <= {res['onnx_max_cosine_gap']:.1e}")
     # the scale generator is fitted on at least FIT_TEXTS real chunks (fewer make a coarser, harder mixture)
-    real = text_dir is not None and (text_dir / "corpus.jsonl").is_file()
-    more = real_text(text_dir, args.corpus, max(FIT_TEXTS, len(texts)))[0] if real else texts
+    more = real_text(bench, args.corpus, max(FIT_TEXTS, len(texts)))[0] if real else texts
     if len(more) > len(texts):
         fast = query_encoder if query_encoder is not None and query_encoder.backend == "onnx" else ours
         log(f"  embedding {len(more) - len(texts)} more real chunks for the scale generator")
@@ -483,11 +471,17 @@ def latency(fn, queries, limit: int) -> list[float]:
     return out
 
 
+def recall_at_10(store, queries: np.ndarray, truth: np.ndarray) -> float:
+    """Mean share of each query's exact top 10 (``truth``) that ``store`` finds in its top 10."""
+    _, got = store.search(queries, 10)
+    return float(np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth)]))
+
+
 def bench_scale(args, model: dict, pool: list[str], sizes: list[int], work: Path) -> list[dict]:
     import faiss
 
-    FaissStore = _rag_attr("FaissStore", "rag.store")
-    BM25Index = _rag_attr("BM25Index", "rag.lexical")
+    from rag import BM25Index, FaissStore
+
     rows = []
     for n in sizes:
         log(f"scale {n:,}: generating vectors")
@@ -508,11 +502,10 @@ def bench_scale(args, model: dict, pool: list[str], sizes: list[int], work: Path
         del store
         store = FaissStore.load(path, kind)  # memory-mapped, as load_index opens it
         store.search(q[:5], 10)
-        lat = latency(lambda v: store.search(v[None], 10), q, len(q))
-        _, got = store.search(q, 10)
-        recall = float(np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth)]))
+        lat = percentiles(latency(lambda v: store.search(v[None], 10), q, len(q)))
+        recall = recall_at_10(store, q, truth)
         row = {"n": n, "faiss": store.describe(), "build_s": build_s, "build_us_per_chunk": build_s / n * 1e6,
-               "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "recall@10": recall, "exact_p50_ms": pct(exact_lat, 50),
+               "p50_ms": lat["p50"], "p95_ms": lat["p95"], "recall@10": recall, "exact_p50_ms": percentiles(exact_lat)["p50"],
                "file_bytes_per_chunk": size / n}
         log(f"  {row['faiss']['kind']}: build {build_s:.1f}s, p50 {row['p50_ms']:.2f} ms, p95 {row['p95_ms']:.2f} ms, recall@10 {recall:.3f}")
         if kind == "ivf":  # the trade-off around the default nprobe
@@ -520,10 +513,9 @@ def bench_scale(args, model: dict, pool: list[str], sizes: list[int], work: Path
             default, sweep = ivf.nprobe, []
             for share in (64, 32, 16, 8):
                 ivf.nprobe = max(1, ivf.nlist // share)
-                slat = latency(lambda v: store.search(v[None], 10), q, min(100, len(q)))
-                _, got = store.search(q, 10)
-                sweep.append({"nprobe": int(ivf.nprobe), "recall@10": float(np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth)])),
-                              "p50_ms": pct(slat, 50), "p95_ms": pct(slat, 95)})
+                slat = percentiles(latency(lambda v: store.search(v[None], 10), q, min(100, len(q))))
+                sweep.append({"nprobe": int(ivf.nprobe), "recall@10": recall_at_10(store, q, truth),
+                              "p50_ms": slat["p50"], "p95_ms": slat["p95"]})
                 log(f"    nprobe {ivf.nprobe}: recall@10 {sweep[-1]['recall@10']:.3f}, p50 {sweep[-1]['p50_ms']:.2f} ms")
             ivf.nprobe = default
             row["nprobe_sweep"] = sweep
@@ -538,8 +530,8 @@ def bench_scale(args, model: dict, pool: list[str], sizes: list[int], work: Path
             del docs
             bm25.save(work / f"bm25-{n}")
             row["bm25_file_bytes_per_chunk"] = sum(f.stat().st_size for f in (work / f"bm25-{n}").rglob("*") if f.is_file()) / n
-            blat = latency(lambda s: bm25.search(s, 10), bq, len(bq))
-            row["bm25_p50_ms"], row["bm25_p95_ms"] = pct(blat, 50), pct(blat, 95)
+            blat = percentiles(latency(lambda s: bm25.search(s, 10), bq, len(bq)))
+            row["bm25_p50_ms"], row["bm25_p95_ms"] = blat["p50"], blat["p95"]
             log(f"  BM25: build {row['bm25_build_s']:.1f}s, p50 {row['bm25_p50_ms']:.2f} ms, p95 {row['bm25_p95_ms']:.2f} ms")
             del bm25
         rows.append(row)
@@ -588,8 +580,8 @@ def report(res: dict) -> str:
     p = res.get("pipelines")
     if p:
         o, b = p["rag"], p["baseline"]
-        ol, bl = o["serve"]["retrieval_ms"], b["serve"]["retrieval_ms"]
-        oa = o["serve"]["answer_ms"]
+        ol, bl = percentiles(o["serve"]["retrieval_ms"]), percentiles(b["serve"]["retrieval_ms"])
+        oa = percentiles(o["serve"]["answer_ms"])
         lines += [
             f"## rag vs stock LangChain on {p['corpus']} ({p['questions']} gold questions)",
             "",
@@ -597,14 +589,14 @@ def report(res: dict) -> str:
             "| --- | --- | --- | --- |",
             f"| chunks | {o['build']['chunks']} | {b['build']['chunks']} | |",
             f"| index build time (s, fresh process) | {o['build']['build_s']:.2f} | {b['build']['build_s']:.2f} | {ratio(o['build']['build_s'], b['build']['build_s'])} |",
-            f"| warm retrieval p50 (ms) | {pct(ol, 50):.2f} | {pct(bl, 50):.2f} | {ratio(pct(ol, 50), pct(bl, 50))} |",
-            f"| warm retrieval p95 (ms) | {pct(ol, 95):.2f} | {pct(bl, 95):.2f} | {ratio(pct(ol, 95), pct(bl, 95))} |",
-            f"| warm full answer p50 (ms) | {pct(oa, 50):.2f} | n/a (no answerer) | |",
-            f"| warm full answer p95 (ms) | {pct(oa, 95):.2f} | n/a | |",
+            f"| warm retrieval p50 (ms) | {ol['p50']:.2f} | {bl['p50']:.2f} | {ratio(ol['p50'], bl['p50'])} |",
+            f"| warm retrieval p95 (ms) | {ol['p95']:.2f} | {bl['p95']:.2f} | {ratio(ol['p95'], bl['p95'])} |",
+            f"| warm full answer p50 (ms) | {oa['p50']:.2f} | n/a (no answerer) | |",
+            f"| warm full answer p95 (ms) | {oa['p95']:.2f} | n/a | |",
         ]
-        fa = o["serve"].get("answer_fresh_ms")
-        if fa:
-            lines.append(f"| full answer, answerer's sentence cache empty, p50 / p95 (ms) | {pct(fa, 50):.1f} / {pct(fa, 95):.1f} | n/a | |")
+        if o["serve"].get("answer_fresh_ms"):
+            fa = percentiles(o["serve"]["answer_fresh_ms"])
+            lines.append(f"| full answer, answerer's sentence cache empty, p50 / p95 (ms) | {fa['p50']:.1f} / {fa['p95']:.1f} | n/a | |")
         if "cold" in p:
             oc, bc = statistics.median(p["cold"]["rag_s"]), statistics.median(p["cold"]["baseline_s"])
             lines.append(f"| cold `ask`, process start to printed answer (s, median of {len(p['cold']['rag_s'])}) | {oc:.2f} | {bc:.2f} | {ratio(oc, bc)} |")
@@ -704,16 +696,14 @@ def main(argv=None) -> dict:
                  "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         work = Path(tmp)
+        import rag
+
         if not args.skip_pipelines:
             res["pipelines"] = bench_pipelines(args, work)
             index = work / "rag-index"
         else:
-            import rag
-
             index = work / "one"
             rag.build_index(args.corpus, index)
-        import rag
-
         throughput, vecs, qvecs, texts = bench_throughput(args, rag.load_retriever(index).embedder)
         res["throughput"] = throughput
         if not args.skip_scale:

@@ -21,7 +21,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from eval.metrics import (
     percentiles,
     word_count,
 )
+from eval.run import torch_threads
 
 SEARCH_DEPTH = 50
 """Passages retrieved per question to build the document ranking (enough for 10 distinct documents)."""
@@ -233,25 +233,9 @@ def run_benchmark(
         chain = rag.load_chain(index_dir, answerer=answerer, settings=settings)
         build = {"built": report.built, "documents": report.manifest["counts"]["documents"],
                  "chunks": report.manifest["counts"]["chunks"],
-                 "query_encoder": getattr(chain.retriever.embedder, "backend", "?")}
+                 "query_encoder": chain.retriever.embedder.backend}
         with torch_threads(threads):
             return _score(chain, names, questions, settings, answers, progress, build, len(bench.questions))
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    """Run the block with ``n`` torch CPU threads (torch's setting is left alone when ``n`` is None or 0)."""
-    if not n:
-        yield
-        return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _score(chain: rag.Chain, names: dict[str, str], questions, settings, answers, progress, build, total_questions) -> BenchmarkResult:
@@ -279,10 +263,11 @@ def _score(chain: rag.Chain, names: dict[str, str], questions, settings, answers
             answer = chain.ask(q.question, k=settings.top_k)
             answer_ms.append(answer.latency_ms)
             record.update(answer.to_dict())
+            scored = bool(q.answers) and not answer.abstained
             record["score"] = {
-                "contains": contains_answer(answer.text, q.answers) if q.answers and not answer.abstained else False,
-                "em": best_exact_match(answer.text, q.answers) if q.answers and not answer.abstained else False,
-                "f1": best_token_f1(answer.text, q.answers) if q.answers and not answer.abstained else 0.0,
+                "contains": contains_answer(answer.text, q.answers) if scored else False,
+                "em": best_exact_match(answer.text, q.answers) if scored else False,
+                "f1": best_token_f1(answer.text, q.answers) if scored else 0.0,
                 "words": word_count(answer.text),
             }
         records.append(record)

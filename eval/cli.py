@@ -88,19 +88,18 @@ def warm_up(chain: rag.Chain) -> None:
     chain.ask("What is this document about?")
 
 
-def run_gold_eval(gold: Path, corpus: Path | None, index: Path | None, settings: rag.Settings, fresh_index: bool,
-                  answerer: str, threads: int | None = None) -> tuple[dict, list[dict]]:
-    """Run the chain on every gold item; return the report and the per-item records."""
-    from eval.benchmark import torch_threads
+def run_gold_eval(gold: Path, settings: rag.Settings, fresh_index: bool, answerer: str,
+                  threads: int | None = None) -> tuple[dict, list[dict]]:
+    """Run the chain on every gold item (corpus and index from ``settings``); return the report and the per-item records."""
     from eval.gold import load_gold
-    from eval.run import SourceTexts, run_gold, summarize
+    from eval.run import run_gold, summarize, torch_threads
 
     if gold == DEFAULT_GOLD and not gold.is_file() and PACKAGED_GOLD.is_file():
         gold = PACKAGED_GOLD
-    corpus_dir = corpus or settings.corpus_dir
+    corpus_dir = settings.corpus_dir
     items = load_gold(gold, corpus_dir)
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
-        index_dir = index or settings.index_dir
+        index_dir = settings.index_dir
         if fresh_index:
             index_dir = Path(tmp) / "index"
             with progress_bar() as bar:
@@ -111,9 +110,8 @@ def run_gold_eval(gold: Path, corpus: Path | None, index: Path | None, settings:
         with progress_bar() as bar, torch_threads(threads):
             warm_up(chain)
             task = bar.add_task("answering", total=len(items))
-            records = run_gold(chain, items, k=settings.top_k, mode=settings.mode,
-                               on_item=lambda: bar.advance(task), corpus=SourceTexts(corpus_dir))
-        encoder = getattr(chain.retriever.embedder, "backend", "?")
+            records = run_gold(chain, items, k=settings.top_k, mode=settings.mode, on_item=lambda: bar.advance(task))
+        encoder = chain.retriever.embedder.backend
     report = _base_report("gold", gold.name, settings, {
         "gold": str(gold), "corpus": str(corpus_dir), "index": "temporary (fresh)" if fresh_index else str(index_dir),
         "torch threads": threads or "default", "query encoder": encoder})
@@ -179,7 +177,7 @@ def main(
     try:
         if compare is not None and compare[0] is not None:
             a, b = load_report(compare[0]), load_report(compare[1])
-            la, lb = _label(compare[0], a), _label(compare[1], b)
+            la, lb = _label(compare[0]), _label(compare[1])
             if markdown:
                 sys.stdout.write(compare_markdown(a, b, la, lb) + "\n")
             else:
@@ -192,7 +190,7 @@ def main(
         else:
             if limit is not None or sample:
                 raise rag.RagError("--limit and --sample apply to --benchmark runs only")
-            report, records = run_gold_eval(gold, corpus, index, settings, fresh_index, answerer, threads)
+            report, records = run_gold_eval(gold, settings, fresh_index, answerer, threads)
         results = out_path or (report_dir / "results.jsonl" if report_dir else Path("results.jsonl"))
         write_jsonl(results, records)
         out.print(summary_table(report))
@@ -210,7 +208,7 @@ def main(
         raise typer.Exit(130) from None
 
 
-def _label(path: Path, report: dict) -> str:
+def _label(path: Path) -> str:
     name = path.parent.name if path.name == "report.json" else path.stem
     return name or str(path)
 

@@ -72,7 +72,7 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 
 def word_count(text: str) -> int:
     """Words of an answer, citation markers excluded."""
-    return len(re.sub(r"\[\d+\]", " ", text).split())
+    return len(strip_markers(text).split())
 
 
 # -- document-ranking metrics (external benchmarks) -------------------------------------------------------

@@ -16,10 +16,10 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from rich.table import Table
 
 import rag
+from eval.metrics import percentiles
 
 REPORT_VERSION = 1
 CHART_SCORES = "scores.png"
@@ -154,7 +154,8 @@ def write_charts(report: dict, out_dir: Path) -> list[str]:
         fig, axes = plt.subplots(1, len(series), figsize=(5.5 * len(series), 3.8), squeeze=False)
         for ax, (kind, vals) in zip(axes[0], series.items()):
             ax.hist(vals, bins=min(40, max(5, len(vals) // 5)), color="tab:blue", alpha=0.8)
-            p50, p95 = float(np.percentile(vals, 50)), float(np.percentile(vals, 95))
+            lat = percentiles(vals)
+            p50, p95 = lat["p50"], lat["p95"]
             for x, label, style in ((p50, "p50", "-"), (p95, "p95", "--")):
                 ax.axvline(x, color="black", linestyle=style, linewidth=1, label=f"{label} {x:.0f} ms")
             ax.set_xlabel(f"{kind} latency (ms)")
@@ -219,11 +220,6 @@ def compare_rows(a: dict, b: dict) -> list[tuple[str, str, object, object, float
             numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
             rows.append((group, name, va, vb, (vb - va) if numeric else None))
     return rows
-
-
-def _label(report: dict, path: str | Path) -> str:
-    s = report.get("settings", {})
-    return f"{Path(path).parent.name or Path(path).name} ({s.get('mode', '?')})" if s else str(path)
 
 
 def _delta(name: str, delta: float | None) -> str:
