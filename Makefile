@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[ui,eval,llm,bench,dev]"
+	$(BIN)/pip install --quiet -e ".[ui,eval,llm,bench,dev,train]"
 	touch $@
 
 install: $(VENV)/.installed

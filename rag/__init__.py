@@ -7,6 +7,7 @@ Example:
     >>> retriever.search("Who hosted the dialogue?", k=3)   # doctest: +SKIP
 """
 
+from rag.answerers import Answerer, Query, Reply, make_answerer
 from rag.chain import Chain, load_chain
 from rag.config import Settings
 from rag.corpus import load_corpus, read_source, source_path
@@ -14,13 +15,15 @@ from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.index import BuildReport, build_index, index_is_current, load_index
 from rag.lexical import BM25Index
-from rag.records import Answer, Chunk, Citation, Passage, PassageList
+from rag.reader import Reader, load_reader
+from rag.records import Answer, Chunk, Citation, Passage, PassageList, ShortAnswer
 from rag.retrieval import Retriever, load_retriever
 from rag.rewrite import rewrite_query
 from rag.store import FaissStore, VectorStore
 
 __all__ = [
     "Answer",
+    "Answerer",
     "BM25Index",
     "BuildReport",
     "Chain",
@@ -30,16 +33,22 @@ __all__ = [
     "FaissStore",
     "Passage",
     "PassageList",
+    "Query",
     "RagError",
+    "Reader",
+    "Reply",
     "Retriever",
     "Settings",
+    "ShortAnswer",
     "VectorStore",
     "build_index",
     "index_is_current",
     "load_chain",
     "load_corpus",
     "load_index",
+    "load_reader",
     "load_retriever",
+    "make_answerer",
     "read_source",
     "rewrite_query",
     "source_path",

@@ -1,35 +1,38 @@
 """The question-answering chain: rewrite → retrieve → answer, composed from LangChain runnables.
 
+The answerer is a setting (``answerer``, default ``reader``); the chain builds answerers through
+:mod:`rag.answerers` and knows no kind of its own.
+
 Example:
     >>> chain = load_chain("index")                                   # doctest: +SKIP
     >>> answer = chain.ask("Where were the talks held?")               # doctest: +SKIP
     >>> answer.text, answer.citations[0].quote[:30]                    # doctest: +SKIP
-    ('On January 4, 2026, ... in Beijing ... [1]', 'On January 4, 2026, Member of ')
+    ('Beijing — On January 4, 2026, ... in Beijing ... [1]', 'On January 4, 2026, Member of ')
     >>> chain.as_runnable().invoke({"question": "And when?", "history": [["Where were the talks held?", answer.text]]})  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import re
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
-from rag.answer import ExtractiveAnswerer, Extraction
+from rag.answerers import ABSTAIN_TEXT, Answerer, Query, Reply, check_name, make_answerer
+from rag.answerers.base import stream_words
 from rag.config import Mode, Settings
 from rag.errors import RagError
-from rag.records import Answer, Citation, Passage
+from rag.records import Answer, Passage
 from rag.retrieval import Retriever, load_retriever
 from rag.rewrite import rewrite_query
 
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
-ABSTAIN_TEXT = "The documents do not contain an answer to this question."
-ANSWERERS = ("extractive", "llm")
+__all__ = ["ABSTAIN_TEXT", "Chain", "History", "clean_question", "load_chain"]
+
 History = list[tuple[str, str]]
 
 
@@ -45,31 +48,25 @@ def clean_question(question: str, max_chars: int) -> str:
     return cleaned
 
 
-def compose(extraction: Extraction) -> tuple[str, list[Citation]]:
-    """Answer text with a marker ``[n]`` after each chosen sentence, and the matching citations."""
-    if extraction.abstained:
-        return ABSTAIN_TEXT, []
-    citations = [Citation(n, s.source, s.start, s.end, s.text) for n, s in enumerate(extraction.sentences, 1)]
-    return " ".join(f"{c.quote} [{c.n}]" for c in citations), citations
-
-
 class Chain:
     """Answers questions with verified citations; safe to call from many threads at once."""
 
-    def __init__(self, retriever: Retriever, answerer: str = "extractive", llm=None, settings: Settings | None = None):
+    def __init__(self, retriever: Retriever, answerer: str | None = None, llm=None, settings: Settings | None = None):
         self.retriever = retriever
         self.settings = settings or retriever.settings
-        self.extractive = ExtractiveAnswerer(
-            retriever.embedder, idf=retriever.index.bm25.idf, before=retriever.before, spell_out=retriever.spell_out
-        )
-        self.llm_answerer = None
-        if answerer == "llm" or llm is not None or self.settings.llm_provider != "none":
-            from rag.llm import LLMAnswerer, make_chat_model
-
-            self.llm_answerer = LLMAnswerer(llm or make_chat_model(self.settings), self.extractive)
-        self.answerer = answerer
-        self._use_llm({"answerer": answerer})
+        self.answerer = check_name(answerer or self.settings.answerer)
+        self.llm = llm
+        self._answerers: dict[str, Answerer] = {}
+        self._lock = threading.Lock()
+        self._get(self.answerer)  # a missing model or LLM is reported now, not at the first question
         self._runnable = None
+
+    def _get(self, name: str | None) -> Answerer:
+        name = check_name(name or self.answerer)
+        with self._lock:
+            if name not in self._answerers:
+                self._answerers[name] = make_answerer(name, self.retriever, self.settings, self.llm)
+            return self._answerers[name]
 
     def as_runnable(self) -> Runnable:
         """The chain as a LangChain ``Runnable``: input ``{"question", "history"?, "k"?, "mode"?, "answerer"?}``, output :class:`Answer`."""
@@ -78,7 +75,7 @@ class Chain:
 
             self._runnable = (
                 RunnablePassthrough.assign(query=RunnableLambda(self._rewrite, name="rewrite"))
-                | RunnablePassthrough.assign(passages=RunnableLambda(self._retrieve, name="retrieve"))
+                | RunnableLambda(self._retrieve, name="retrieve")
                 | RunnableLambda(self._answer, name="answer")
             )
         return self._runnable
@@ -91,56 +88,65 @@ class Chain:
     def stream(self, question: str, history: History | None = None, **options) -> Iterator[str | Answer]:
         """Yield the answer text in pieces as it is ready, then the final :class:`Answer` (equal to ``ask``'s)."""
         state = self._prepare({"question": question, "history": history or [], **options})
-        if self._use_llm(state):
-            pieces = []
-            for piece in self.llm_answerer.stream(state["query"], state["passages"]):
-                pieces.append(piece)
-                yield piece
-            state["raw"] = "".join(pieces)
-            yield self._answer(state)
+        answerer = self._get(state.get("answerer"))
+        pieces = answerer.stream(state["query"], state["passages"]) if hasattr(answerer, "stream") else None
+        if pieces is None:
+            yield from (p if isinstance(p, str) else self._finish(state, p) for p in stream_words(answerer.answer(state["query"], state["passages"])))
             return
-        answer = self._answer(state)
-        for piece in re.findall(r"\S+\s*", answer.text):
-            yield piece
-        yield answer
+        for piece in pieces:
+            yield piece if isinstance(piece, str) else self._finish(state, piece)
 
     # -- the steps ---------------------------------------------------------------------------------------
     def _prepare(self, inputs: dict) -> dict:
         state = dict(inputs, started=time.perf_counter())
         state["query"] = self._rewrite(state)
-        state["passages"] = self._retrieve(state)
-        return state
+        return self._retrieve(state)
 
-    def _rewrite(self, inputs: dict) -> str:
+    def _rewrite(self, inputs: dict) -> Query:
         question = clean_question(inputs["question"], self.settings.max_question_chars)
         history = [(str(q), str(a)) for q, a in inputs.get("history") or []]
-        if history and self._use_llm(inputs):
-            return self.retriever.expand(self.llm_answerer.condense(question, history))
-        return self.retriever.expand(rewrite_query(question, history))
+        answerer = self._get(inputs.get("answerer"))
+        if history and hasattr(answerer, "condense"):
+            return Query(answerer.condense(question, history))
+        return rewrite_query(question, history)
 
-    def _retrieve(self, inputs: dict) -> list[Passage]:
-        return list(self.retriever.search(inputs["query"], k=inputs.get("k"), mode=inputs.get("mode")))
+    def _retrieve(self, state: dict) -> dict:
+        """Search the query; a question that may stand alone is searched both ways and the reading with the
+        stronger evidence (:meth:`_evidence`) is kept."""
+        query: Query = state["query"]
+        passages = self._search(query, state)
+        if query.maybe:
+            alone = self._search(query.alone(), state)
+            if alone and (not passages or self._evidence(query.alone(), alone) > self._evidence(query, passages)):
+                query, passages = query.alone(), alone
+        return dict(state, query=query, passages=passages)
 
-    def _use_llm(self, inputs: dict) -> bool:
-        choice = inputs.get("answerer") or self.answerer
-        if choice not in ANSWERERS:
-            raise RagError(f"unknown answerer {choice!r}: use one of {', '.join(ANSWERERS)}")
-        if choice == "llm" and self.llm_answerer is None:
-            raise RagError("no LLM is configured: set RAG_LLM_PROVIDER (see the README) or use the extractive answerer")
-        return choice == "llm"
+    def _evidence(self, query: Query, passages: list[Passage]) -> float:
+        """How well the best passage answers what was asked (the question alone, not its context, which may quote
+        that very passage): the reader's score, or the cosine similarity of question and passage."""
+        reader = self.retriever.reader
+        if reader is not None:
+            return float(reader.score(query.asked, [(passages[0].text, "")])[0])
+        vectors = self.retriever.embedder.encode([query.asked, passages[0].text])
+        return float(vectors[0] @ vectors[1])
+
+    def _search(self, query: Query, state: dict) -> list[Passage]:
+        return list(self.retriever.search(query.text, k=state.get("k"), mode=state.get("mode")))
 
     def _answer(self, state: dict) -> Answer:
+        reply = self._get(state.get("answerer")).answer(state["query"], state["passages"])
+        return self._finish(state, reply)
+
+    def _finish(self, state: dict, reply: Reply) -> Answer:
         question = clean_question(state["question"], self.settings.max_question_chars)
-        if self._use_llm(state):
-            text, citations, abstained = self.llm_answerer.run(state["query"], state["passages"], state.get("raw"))
-        else:
-            extraction = self.extractive.run(state["query"], state["passages"])
-            (text, citations), abstained = compose(extraction), extraction.abstained
         started = state.get("started", time.perf_counter())
-        return Answer(question, text, citations, state["passages"], abstained, state["query"], (time.perf_counter() - started) * 1000)
+        return Answer(question, reply.text, reply.citations, state["passages"], reply.abstained,
+                      self.retriever.expand(state["query"].text), (time.perf_counter() - started) * 1000,
+                      reply.short, reply.confidence, reply.notice)
 
 
-def load_chain(index_dir: str | Path = "index", answerer: str = "extractive", llm=None, settings: Settings | None = None) -> Chain:
-    """Load the index and build a :class:`Chain`; ``llm`` is any LangChain chat model (else the configured one)."""
+def load_chain(index_dir: str | Path = "index", answerer: str | None = None, llm=None, settings: Settings | None = None) -> Chain:
+    """Load the index and build a :class:`Chain`; ``answerer`` defaults to the ``answerer`` setting, ``llm`` is
+    any LangChain chat model (else the configured one, used only by the ``llm`` answerer)."""
     settings = settings or Settings()
     return Chain(load_retriever(index_dir, settings), answerer=answerer, llm=llm, settings=settings)

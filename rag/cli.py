@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from rag import answerers
 from rag.config import Settings
 from rag.errors import RagError
 
@@ -117,21 +118,24 @@ def ask(
     index: IndexOpt = None,
     k: KOpt = None,
     mode: ModeOpt = None,
-    answerer: Annotated[str, typer.Option("--answerer", help="extractive (offline) or llm (needs RAG_LLM_PROVIDER).")] = "extractive",
+    answerer: Annotated[Optional[str], typer.Option("--answerer", help="Answerer [default: RAG_ANSWERER or rules]. " + answerers.describe())] = None,
     history: Annotated[Optional[Path], typer.Option("--history", help='JSON file: a list of {"question", "answer"}.')] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ):
     """Answer QUESTION with citations that point at exact spans of the source files."""
     from rag.chain import load_chain
 
-    settings = settings_from(index_dir=index, top_k=k, mode=mode)
+    settings = settings_from(index_dir=index, top_k=k, mode=mode, answerer=answerer)
+    answerers.check_name(settings.answerer)
     turns = read_history(history) if history else []
-    answer = load_chain(settings.index_dir, answerer=answerer, settings=settings).ask(question, turns)
+    answer = load_chain(settings.index_dir, settings=settings).ask(question, turns)
     if as_json:
         sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) + "\n")
         return
     if answer.rewritten_query != answer.question:
         out.print(f"[dim]searched for: {answer.rewritten_query}[/dim]", highlight=False)
+    if answer.short:
+        out.print(f"answer: {answer.short.quote}", style="bold", highlight=False, markup=False)
     out.print(answer.text, style="yellow" if answer.abstained else None, highlight=False, markup=False)
     for c in answer.citations:
         out.print(f"[{c.n}] {c.source}:{c.start}-{c.end}", style="cyan", highlight=False, markup=False)
@@ -148,6 +152,37 @@ def read_history(path: Path) -> list[tuple[str, str]]:
         return [(str(t["question"]), str(t["answer"])) for t in data]
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise RagError(f"cannot read history {path}: expected a JSON list of {{\"question\", \"answer\"}} ({exc})") from None
+
+
+@app.command("train-reader")
+@friendly
+def train_reader(
+    data: Annotated[Optional[list[str]], typer.Option("--data", help="QA folder in the SQuAD layout, as DIR:train (all its articles train) or DIR:split (articles split train/validation/test). Repeatable.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the exported models and card.json go.")] = Path("build/reader"),
+    work: Annotated[Path, typer.Option("--work", help="Checkpoints and cached training pairs (a rerun resumes from here).")] = Path("build/reader-train"),
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    epochs: Annotated[float, typer.Option("--epochs", help="Epochs of the scorer.")] = 1.0,
+    span_epochs: Annotated[float, typer.Option("--span-epochs", help="Epochs of the span model.")] = 1.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    max_questions: Annotated[Optional[int], typer.Option("--max-questions", min=1, help="Use only the first N training and validation questions (quick runs).")] = None,
+    save_steps: Annotated[int, typer.Option("--save-steps", min=1, help="Checkpoint every N steps.")] = 100,
+):
+    """Train the reader (scorer + span model) from the packaged MiniLM weights, export int8 ONNX, write its card."""
+    from rag.training.train import TrainConfig, run
+
+    shared = Path("../shared")
+    specs = data or [f"{shared / 'training/squad20_train_head'}:train", f"{shared / 'benchmarks/squad20'}:split", f"{shared / 'benchmarks/squad11'}:split"]
+    folders = []
+    for spec in specs:
+        folder, _, role = spec.rpartition(":")
+        if not folder or role not in ("train", "split"):
+            raise RagError(f"--data expects DIR:train or DIR:split, not {spec!r}")
+        folders.append((Path(folder), role))
+    cfg = TrainConfig(folders, out_dir, work, seed=seed, epochs=epochs, span_epochs=span_epochs, batch_size=batch_size,
+                      max_questions=max_questions, save_steps=save_steps, extra={"command": "rag " + " ".join(sys.argv[1:])})
+    card = run(cfg, log=lambda line: err.print(line, highlight=False, markup=False, soft_wrap=True))
+    v = card["validation"]
+    out.print(f"reader written to {out_dir}: validation top-1 {v['top1']:.3f}, threshold {card['threshold']}, span EM {v['span_em']:.3f} / F1 {v['span_f1']:.3f}", highlight=False)
 
 
 @app.command("eval", add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -172,3 +207,7 @@ def bench(ctx: typer.Context):
     from eval.bench import main as bench_main
 
     bench_main(ctx.args)
+
+
+if __name__ == "__main__":
+    app()

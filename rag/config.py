@@ -48,6 +48,17 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Weight of each paragraph ranking (dense and BM25 over whole paragraphs) in the fusion; 0 turns it off."
     )
     candidates: int = Field(50, ge=1, description="Candidates each retriever contributes before fusion.")
+    answerer: str = Field("rules", description="Default answerer: rules (offline), reader (a model from `rag train-reader`) or llm (see rag.answerers).")
+    rerank: bool = Field(False, description="Order the retrieved candidates with the reader before returning the top k.")
+    rerank_candidates: int = Field(25, ge=1, le=200, description="Fused candidates the reader reorders.")
+    reader_model: Path | None = Field(None, description="Folder of a reader trained by `rag train-reader` (default: rag/models/reader).")
+    reader_threshold: float | None = Field(
+        None, ge=0, le=1, description="Abstain when the reader's best score is under this (default: the model card's calibrated value)."
+    )
+    reader_context: Literal["paragraph", "document"] = Field(
+        "paragraph", description="The reader sees each sentence with the sentence before it in its paragraph, or in its whole file."
+    )
+    span_threshold: float = Field(0.3, ge=0, le=1, description="Show the short answer when the span model's confidence reaches this.")
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted, in characters.")
     llm_provider: Literal["none", "ollama", "openai", "llamacpp"] = Field(
         "none", description="LLM back end for the `llm` answerer: ollama, openai (any OpenAI-compatible URL) or llamacpp."

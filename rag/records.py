@@ -37,6 +37,8 @@ class Passage:
     bm25_rank: int | None = None
     para_start: int = 0
     para_end: int = 0
+    fused_score: float | None = None
+    """The retrieval (fusion) score when ``score`` is the reader's; None when the passages were not reranked."""
 
     def quote(self, start: int, end: int) -> str:
         """The text at source offsets ``start:end``, which must lie within the passage."""
@@ -80,6 +82,21 @@ class Citation:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class ShortAnswer:
+    """The short answer inside a cited sentence: ``quote == file_text[start:end]``, with the reader's confidence."""
+
+    citation: int
+    source: str
+    start: int
+    end: int
+    quote: str
+    confidence: float
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "confidence": round(self.confidence, 4)}
+
+
 @dataclass(slots=True)
 class Answer:
     """What the chain returns: the text with ``[n]`` markers, its citations, and what was searched."""
@@ -91,6 +108,12 @@ class Answer:
     abstained: bool = False
     rewritten_query: str = ""
     latency_ms: float = 0.0
+    short: ShortAnswer | None = None
+    """The short answer inside the first citation ("Michael Collins"), when the reader is confident of one."""
+    confidence: float | None = None
+    """The answerer's confidence that the documents answer the question (the reader's best score)."""
+    notice: str = ""
+    """A note for the asker, e.g. that the LLM failed and the reader answered instead."""
 
     def to_dict(self) -> dict:
         """The ``rag ask --json`` object."""
@@ -102,4 +125,6 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
             "latency_ms": round(self.latency_ms, 2),
+            "short_answer": self.short.to_dict() if self.short else None,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
         }

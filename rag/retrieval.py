@@ -1,7 +1,9 @@
-"""Search the index: dense (FAISS), lexical (BM25) or both fused by reciprocal rank fusion.
+"""Search the index: dense (FAISS), lexical (BM25) or both fused by reciprocal rank fusion, then reranked.
 
 Hybrid fusion adds, for each candidate chunk, the ranks of its paragraph in a dense and a BM25 search over
-whole paragraphs (weight ``paragraph_weight``; see :mod:`rag.paragraphs`).
+whole paragraphs (weight ``paragraph_weight``; see :mod:`rag.paragraphs`). With ``rerank`` (the default) the
+best ``rerank_candidates`` fused passages are reordered by the trained reader (:mod:`rag.reader`): a
+passage's score becomes the reader's best score of its sentences, and ``fused_score`` keeps the fusion's.
 
 Example:
     >>> retriever = load_retriever("index")            # doctest: +SKIP
@@ -11,16 +13,19 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.candidates import candidates
 from rag.config import Mode, Settings
 from rag.embedding import ONNX_FILE, Embedder
 from rag.errors import RagError
 from rag.index import Index, current_build, load_index
+from rag.reader import Reader, load_reader
 from rag.records import Chunk, Passage, PassageList
 
 if TYPE_CHECKING:
@@ -32,10 +37,11 @@ MODES = ("hybrid", "dense", "bm25")
 class Retriever:
     """Hybrid retrieval over a loaded :class:`~rag.index.Index`; safe to call from many threads."""
 
-    def __init__(self, index: Index, embedder: Embedder, settings: Settings):
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings, reader: Reader | None = None):
         self.index = index
         self.embedder = embedder
         self.settings = settings
+        self.reader = reader
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -51,15 +57,16 @@ class Retriever:
         scores, ids = self.index.bm25.search(query, n)
         return [(int(i), float(s)) for i, s in zip(ids, scores)]
 
-    def search(self, query: str, k: int | None = None, mode: Mode | None = None) -> PassageList:
-        """The ``k`` best passages for ``query``, best first, never two overlapping spans of one file."""
+    def search(self, query: str, k: int | None = None, mode: Mode | None = None, rerank: bool | None = None) -> PassageList:
+        """The ``k`` best passages for ``query``, best first, never two overlapping spans of one file;
+        ``rerank`` (default: the setting) has the reader order the fused candidates."""
         k = k or self.settings.top_k
         mode = mode or self.settings.mode
         if mode not in MODES:
             raise RagError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
         if not query or not query.strip():
             raise RagError("the query is empty: type a question or some keywords")
-        query = self.expand(query)
+        asked, query = query, self.expand(query)
         n = max(self.settings.candidates, k * 4)
         vector = self.embedder.encode([query]) if mode != "bm25" else None
         dense = self.dense(query, n, vector) if mode != "bm25" else []
@@ -70,7 +77,20 @@ class Retriever:
             ranked = sorted(self._fuse(query, vector, n, d_rank, b_rank).items(), key=lambda x: -x[1])
         else:
             ranked = dense or lexical
+        if (self.settings.rerank if rerank is None else rerank) and self.reader is not None:
+            pool = self._passages(ranked, max(k, self.settings.rerank_candidates), d_rank, b_rank)
+            return PassageList(self.rerank(asked, pool)[:k])
         return PassageList(self._passages(ranked, k, d_rank, b_rank))
+
+    def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
+        """``passages`` ordered by the reader's best sentence score (ties keep their order), that score as ``score``."""
+        cands = candidates(passages, self.context_before)
+        best: dict[int, float] = {}
+        if cands:
+            for c, p in zip(cands, self.reader.score(query, [(c.text, c.before) for c in cands])):
+                best[c.passage.id] = max(best.get(c.passage.id, 0.0), float(p))
+        scored = [replace(p, score=best.get(p.id, 0.0), fused_score=p.score) for p in passages]
+        return sorted(scored, key=lambda p: -p.score)
 
     def _fuse(self, query: str, vector: np.ndarray, n: int, d_rank: dict, b_rank: dict) -> dict[int, float]:
         """Weighted reciprocal rank fusion of the chunk rankings, plus each chunk's paragraph ranks."""
@@ -109,14 +129,21 @@ class Retriever:
         """``text`` with each acronym the corpus defines followed by its name ("CPEC (China-Pakistan ...)")."""
         return self.index.acronyms.spell_out(text)
 
-    def before(self, passage: Passage) -> Passage | None:
-        """The chunk just before ``passage`` in its paragraph, not overlapping it, as a passage (score 0)."""
+    def before(self, passage: Passage, within_paragraph: bool = True) -> Passage | None:
+        """The chunk just before ``passage`` in its paragraph (or, ``within_paragraph=False``, in its file), not
+        overlapping it, as a passage (score 0)."""
         if passage.id <= 0 or passage.id >= len(self.chunks) or self.chunks[passage.id].start != passage.start:
             return None
         c = self.chunks[passage.id - 1]
-        if (c.source, c.para_start) != (passage.source, passage.para_start) or c.end > passage.start:
+        same = (c.source, c.para_start) == (passage.source, passage.para_start) if within_paragraph else c.source == passage.source
+        if not same or c.end > passage.start:
             return None
         return Passage(c.id, c.source, c.start, c.end, c.text, 0.0, None, None, c.para_start, c.para_end)
+
+    def context_before(self, passage: Passage) -> Passage | None:
+        """The chunk whose last sentence is the reader's context for ``passage``'s first sentence (setting
+        ``reader_context``: the paragraph, or the whole file, so a paragraph's opening sentence gets the one before)."""
+        return self.before(passage, within_paragraph=self.settings.reader_context == "paragraph")
 
     def as_langchain(self, k: int | None = None, mode: Mode | None = None) -> BaseRetriever:
         """This retriever as a LangChain ``BaseRetriever``; Documents carry source, start, end and score."""
@@ -189,4 +216,4 @@ def load_retriever(index_dir: str | Path = "index", settings: Settings | None = 
             f"the configured embedding model gives {embedder.dimension}-dimensional vectors, the index in {index_dir} "
             f"holds {index.manifest['embedding_dimension']}: rebuild it with `rag index --force`"
         )
-    return Retriever(index, embedder, settings)
+    return Retriever(index, embedder, settings, load_reader(settings.reader_model) if settings.rerank else None)

@@ -1,20 +1,23 @@
 """Offline follow-up rewriting: a question that leans on the conversation gets the previous turn as context.
 
-A question is a follow-up when it has a pronoun or demonstrative that points back ("it", "they", "that"),
-opens like a continuation ("and", "what about"), or has at most three content words and names nothing (no
-capitalised word after the first). Its standalone query is
-the question plus the previous question and the start of the previous answer, which name what it refers to.
+A question is surely a follow-up when it has a pronoun or demonstrative that points back ("it", "they",
+"that") or opens like a continuation ("and", "what about"); it may be one when it has at most three content
+words and names nothing ("Where were the talks held?"): the chain then searches it both ways and keeps the
+reading the reader is surer of. The context is the previous question and the start of the previous answer,
+which name what the question refers to.
 
 Example:
     >>> rewrite_query("When was it held?", [("Where was the dialogue held?", "In Beijing [1].")])
-    'When was it held? (context: Where was the dialogue held? In Beijing.)'
-    >>> rewrite_query("Where was the dialogue held?", [])
+    Query(asked='When was it held?', context='Where was the dialogue held? In Beijing.', maybe=False)
+    >>> rewrite_query("Where was the dialogue held?", []).text
     'Where was the dialogue held?'
 """
 
 from __future__ import annotations
 
 import re
+
+from rag.answerers.base import Query
 
 _WORD = re.compile(r"[A-Za-z0-9’'-]+")
 _MARKER = re.compile(r"\s*\[\d+\]")
@@ -30,26 +33,30 @@ _STOP = {
 }
 
 
-def is_follow_up(question: str) -> bool:
-    """Whether ``question`` likely depends on the previous turn (see the module docstring)."""
+def follow_up(question: str) -> str | None:
+    """``"sure"`` when ``question`` points back or continues, ``"maybe"`` when it is short and names nothing,
+    else None (see the module docstring)."""
     q = question.strip().lower()
     words = [w.replace("’", "'") for w in _WORD.findall(q)]
     content = [w for w in words if w not in _STOP and w not in _ANAPHORA]
     names = [w for w in _WORD.findall(question.strip())[1:] if w[0].isupper()]
-    return q.startswith(_OPENERS) or any(w in _ANAPHORA for w in words) or (len(content) <= 3 and not names)
+    if q.startswith(_OPENERS) or any(w in _ANAPHORA for w in words):
+        return "sure"
+    return "maybe" if len(content) <= 3 and not names else None
 
 
-def own_question(query: str) -> str:
-    """The asker's own words of a query made by :func:`rewrite_query` (the context part removed)."""
-    head, sep, _ = query.partition(" (context: ")
-    return head if sep and query.endswith(")") else query
+def is_follow_up(question: str) -> bool:
+    """Whether ``question`` may depend on the previous turn."""
+    return follow_up(question) is not None
 
 
-def rewrite_query(question: str, history: list[tuple[str, str]] | None, answer_words: int = 25) -> str:
-    """The standalone query for ``question`` given ``(question, answer)`` turns, oldest first."""
+def rewrite_query(question: str, history: list[tuple[str, str]] | None, answer_words: int = 25) -> Query:
+    """The query for ``question`` given ``(question, answer)`` turns, oldest first; ``maybe`` marks a question
+    that may stand alone."""
     question = question.strip()
-    if not history or not is_follow_up(question):
-        return question
+    kind = follow_up(question) if history else None
+    if kind is None:
+        return Query(question)
     prev_q, prev_a = history[-1]
     prev_a = " ".join(_MARKER.sub("", prev_a).split()[:answer_words])
-    return f"{question} (context: {prev_q.strip()} {prev_a})"
+    return Query(question, f"{prev_q.strip()} {prev_a}".strip(), maybe=kind == "maybe")

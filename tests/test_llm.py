@@ -2,7 +2,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 import rag
-from rag.llm import SYSTEM, make_chat_model, prompt
+from rag.answerers.llm import SYSTEM, make_chat_model, prompt
 from tests.conftest import SEEDS
 
 QUESTION = "Which port will the corridor develop?"
@@ -30,7 +30,7 @@ def test_marker_to_a_missing_passage_is_removed(seed_index):
     assert "[9]" not in answer.text and [c.n for c in answer.citations] == [1]
 
 
-def test_answer_without_citations_falls_back_to_extractive(seed_index):
+def test_answer_without_citations_falls_back_to_the_reader(seed_index):
     answer = llm_chain(seed_index, "Gwadar, obviously.").ask(QUESTION)
     extractive = rag.load_chain(seed_index).ask(QUESTION)
     assert answer.text == extractive.text and answer.citations == extractive.citations
@@ -83,3 +83,10 @@ def test_unconfigured_llm_is_a_clear_error(seed_index):
 def test_openai_compatible_model_is_built_from_settings():
     model = make_chat_model(rag.Settings(llm_provider="openai", llm_model="local-model", llm_base_url="http://127.0.0.1:9/v1"))
     assert type(model).__name__ == "ChatOpenAI" and model.model_name == "local-model"
+
+
+def test_an_offline_answerer_never_builds_the_llm(seed_index, monkeypatch):
+    """With RAG_LLM_PROVIDER set (and no model named, so building the LLM would fail) the default answerer works."""
+    monkeypatch.setenv("RAG_LLM_PROVIDER", "openai")
+    answer = rag.load_chain(seed_index).ask(QUESTION)
+    assert not answer.abstained and "Gwadar" in answer.text

@@ -94,7 +94,7 @@ def client(server):
 
 
 def assert_exact_citations(result: dict) -> None:
-    assert set(result) == {"question", "rewritten_query", "answer", "abstained", "citations", "passages", "latency_ms"}
+    assert set(result) == {"question", "rewritten_query", "answer", "abstained", "citations", "passages", "latency_ms", "short_answer", "confidence"}
     for c in result["citations"]:
         assert f"[{c['n']}]" in result["answer"]
         assert rag.read_source(SEEDS / c["source"])[c["start"] : c["end"]] == c["quote"]

@@ -104,7 +104,7 @@ def test_history_parsing():
 
 def test_options_from_the_page_are_validated():
     service = ChatService.__new__(ChatService)
-    service.answerers, service.default_answerer = ("extractive",), "extractive"
-    assert service.options(3, "bm25", "extractive") == {"k": 3, "mode": "bm25", "answerer": "extractive"}
-    assert service.options("x", "fuzzy", "llm") == {"k": None, "mode": None, "answerer": "extractive"}
+    service.answerers, service.default_answerer = ("rules",), "rules"
+    assert service.options(3, "bm25", "rules") == {"k": 3, "mode": "bm25", "answerer": "rules"}
+    assert service.options("x", "fuzzy", "llm") == {"k": None, "mode": None, "answerer": "rules"}
     assert service.options(500)["k"] == 20

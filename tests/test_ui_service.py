@@ -17,7 +17,7 @@ def service(retriever) -> ChatService:
     return ChatService(rag.Chain(retriever), retriever.settings, SEEDS)
 
 
-def run(service: ChatService, message: str, turns=None, answerer="extractive"):
+def run(service: ChatService, message: str, turns=None, answerer="rules"):
     """All updates of one turn: lists of (messages, turns, panel, box)."""
     return list(service.respond(message, turns or [], 5, "hybrid", answerer))
 
@@ -77,7 +77,7 @@ def test_the_llm_answerer_streams_its_text(retriever):
     fake = pytest.importorskip("langchain_core.language_models.fake_chat_models")
     reply = "The sides agreed to optimize the development and operation of Gwadar Port [1]."
     chain = rag.Chain(retriever, answerer="llm", llm=fake.FakeListChatModel(responses=[reply] * 4))
-    service = ChatService(chain, retriever.settings, SEEDS, ("extractive", "llm"), "extractive")
+    service = ChatService(chain, retriever.settings, SEEDS, ("rules", "llm"), "rules")
     updates = run(service, "Which port will the corridor improve?", answerer="llm")
     assert any("Gwadar Port" in u[0][-1]["content"] and "rag-streaming" in u[0][-1]["content"] for u in updates[1:-1])
     messages, turns, _, _ = updates[-1]

@@ -58,7 +58,7 @@ class ChatService:
     """What the page and the API do, independent of the layout; one chain serves every session."""
 
     def __init__(self, chain: rag.Chain, settings: rag.Settings, corpus_dir: str | Path | None,
-                 answerers: tuple[str, ...] = ("extractive",), default_answerer: str = "extractive"):
+                 answerers: tuple[str, ...] = ("rules",), default_answerer: str = "rules"):
         self.chain = chain
         self.settings = settings
         self.reader = render.SourceReader(corpus_dir, read=rag.read_source)
@@ -121,7 +121,8 @@ class ChatService:
     def _turn(self, number: int, question: str, answer: rag.Answer) -> dict:
         cards = render.answer_cards(answer, self.reader)
         rewritten = answer.rewritten_query if " ".join(answer.rewritten_query.split()) != " ".join(answer.question.split()) else None
-        bot = render.answer_html(number, answer.text, cards=cards, abstained=answer.abstained, rewritten=rewritten)
+        bot = render.answer_html(number, answer.text, cards=cards, abstained=answer.abstained, rewritten=rewritten,
+                                 short_answer=answer.short.quote if answer.short else None)
         return {"turn": number, "question": answer.question, "answer": answer.text, "ok": True,
                 "user_html": render.user_html(question), "bot_html": bot, "cards": cards}
 
@@ -198,7 +199,7 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
                     mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode")
                     llm_note = "" if "llm" in service.answerers else " (no LLM configured: set RAG_LLM_PROVIDER to add one)"
                     answerer = gr.Radio(list(service.answerers), value=service.default_answerer,
-                                        label="Answerer", info="extractive quotes the documents; llm writes an answer" + llm_note)
+                                        label="Answerer", info="reader and rules quote the documents; llm writes an answer" + llm_note)
             with gr.Column(scale=2, min_width=320):
                 gr.Markdown("### Sources")
                 panel = gr.HTML(render.EMPTY_PANEL, elem_id="rag-sources-panel", js_on_load=None)
@@ -299,25 +300,35 @@ def _build(settings: rag.Settings) -> None:
         err.print(f"warning: {line}", highlight=False, markup=False, soft_wrap=True)
 
 
-def make_service(settings: rag.Settings, corpus_dir: Path | None, answerer: str = "extractive") -> ChatService:
-    """Build the index if it is missing or from an older version, load the chain once, and add the LLM answerer
-    when one is configured."""
+def _reader_available(settings: rag.Settings) -> bool:
+    """Whether a trained reader can be loaded (none ships yet: `rag train-reader` makes one)."""
+    try:
+        rag.load_reader(settings.reader_model)
+    except rag.RagError:
+        return False
+    return True
+
+
+def make_service(settings: rag.Settings, corpus_dir: Path | None, answerer: str | None = None) -> ChatService:
+    """Build the index if it is missing or from an older version, load the chain once; offer every registered
+    answerer, the LLM one only when an LLM is configured."""
     if not rag.index_is_current(settings.index_dir):
         if not Path(settings.corpus_dir).is_dir():
             raise rag.RagError(f"no index in {settings.index_dir}, and the corpus directory {settings.corpus_dir} to build it from "
                                "was not found: point --corpus at a folder of .txt or .md files")
         _build(settings)
-    chain = rag.load_chain(settings.index_dir, settings=settings)
-    answerers: tuple[str, ...] = ("extractive",)
+    answerer = rag.answerers.check_name(answerer or settings.answerer)
+    offline = tuple(name for name in rag.answerers.names() if name != "llm" and (name != "reader" or _reader_available(settings)))
     if answerer == "llm" or llm_configured(settings):
         try:
-            chain = rag.Chain(chain.retriever, answerer="llm", settings=settings)
-            answerers = ("extractive", "llm")
+            chain = rag.load_chain(settings.index_dir, answerer="llm", settings=settings)
+            return ChatService(chain, settings, corpus_dir, offline + ("llm",), answerer)
         except (rag.RagError, ImportError) as exc:
             if answerer == "llm":
                 raise rag.RagError(f"the LLM answerer is not available: {exc}") from None
-            err.print(f"warning: LLM not available, serving the extractive answerer only ({exc})", highlight=False, markup=False, soft_wrap=True)
-    return ChatService(chain, settings, corpus_dir, answerers, answerer)
+            err.print(f"warning: LLM not available, serving the offline answerers only ({exc})", highlight=False, markup=False, soft_wrap=True)
+    chain = rag.load_chain(settings.index_dir, answerer=answerer, settings=settings)
+    return ChatService(chain, settings, corpus_dir, offline, answerer)
 
 
 @cli.command()
@@ -328,14 +339,14 @@ def serve(
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory, indexed on first run and read to show each passage in its paragraph (default: RAG_CORPUS_DIR or seeds).")] = None,
     k: Annotated[Optional[int], typer.Option("-k", "--k", min=1, max=MAX_K, help="Default passages per answer (default: RAG_TOP_K or 5).")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="Default retrieval mode: hybrid, dense or bm25 (default: RAG_MODE or hybrid).")] = None,
-    answerer: Annotated[str, typer.Option("--answerer", help="Default answerer: extractive or llm (needs RAG_LLM_PROVIDER).")] = "extractive",
+    answerer: Annotated[Optional[str], typer.Option("--answerer", help="Default answerer (default: RAG_ANSWERER or rules). " + rag.answerers.describe())] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Answers computed at once; more requests wait in the queue.")] = DEFAULT_CONCURRENCY,
 ):
     """Chat with the documents in the browser: streamed answers, clickable citations, a sources panel."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        if answerer not in ("extractive", "llm"):
-            raise rag.RagError(f"unknown answerer {answerer!r}: use extractive or llm")
+        if answerer is not None:
+            rag.answerers.check_name(answerer)
         settings = _settings(index_dir=index, corpus_dir=corpus, top_k=k, mode=mode)
         check_port(host, port)
         auth = parse_auth(settings)

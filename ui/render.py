@@ -137,10 +137,13 @@ def answer_cards(answer, reader: SourceReader) -> list[dict]:
         return [card(f"p{i}", f"Related {i}", p.source, p.start, p.end, p.text, reader, (p.para_start, p.para_end))
                 for i, p in enumerate(answer.passages[:RELATED], 1)]
     cards = []
+    short_answer = getattr(answer, "short", None)
     for c in answer.citations:
         holder = next((p for p in answer.passages if p.source == c.source and p.start <= c.start and c.end <= p.end), None)
         para = (holder.para_start, holder.para_end) if holder and holder.para_end > holder.para_start else None
         cards.append(card(f"c{c.n}", f"[{c.n}]", c.source, c.start, c.end, c.quote, reader, para))
+        if short_answer and short_answer.citation == c.n and c.start <= short_answer.start < short_answer.end <= c.end:
+            cards[-1]["short"] = [short_answer.start - c.start, short_answer.end - c.start]
     return cards
 
 
@@ -160,8 +163,9 @@ def _link(turn: int, c: dict, text: str, cls: str = "rag-cite") -> str:
 
 
 def answer_html(turn: int, text: str, *, cards: list[dict] | None = None, abstained: bool = False,
-                rewritten: str | None = None, streaming: bool = False) -> str:
-    """The assistant's message: text with citation links, the rewritten query, or an abstention's look."""
+                rewritten: str | None = None, streaming: bool = False, short_answer: str | None = None) -> str:
+    """The assistant's message: text with citation links (a leading short answer in bold), the rewritten
+    query, or an abstention's look."""
     by_key = {c["key"]: c for c in cards or []}
 
     def marker(m: re.Match) -> str:
@@ -170,7 +174,11 @@ def answer_html(turn: int, text: str, *, cards: list[dict] | None = None, abstai
             return f'<span class="rag-cite rag-pending">{m.group(0)}</span>' if streaming else m.group(0)
         return _link(turn, c, m.group(0))
 
-    body = MARKER.sub(marker, esc(text))
+    lead = f"{short_answer} — " if short_answer else ""
+    if lead and text.startswith(lead):
+        body = f'<strong class="rag-short">{esc(short_answer)}</strong> — ' + MARKER.sub(marker, esc(text[len(lead):]))
+    else:
+        body = MARKER.sub(marker, esc(text))
     parts = []
     if rewritten:
         parts.append(f'<div class="rag-rewritten">Searched for: <q>{esc(rewritten)}</q></div>')
@@ -228,9 +236,18 @@ def card_html(turn: int, question: str, c: dict, siblings: list[dict], active: b
         + f'<div class="rag-card-head"><span class="rag-card-label">{esc(c["label"])}</span>'
         f'<span class="rag-file">{esc(c["source"])}</span>'
         f'<span class="rag-offsets">characters {c["start"]}–{c["end"]}</span></div>'
-        f'<div class="rag-para">{left}{esc(c["before"])}<mark class="rag-quote">{esc(c["mark"])}</mark>{esc(c["after"])}{right}</div>'
+        f'<div class="rag-para">{left}{esc(c["before"])}<mark class="rag-quote">{_mark(c)}</mark>{esc(c["after"])}{right}</div>'
         f'<div class="rag-card-foot">{foot}</div></section>'
     )
+
+
+def _mark(c: dict) -> str:
+    """The quoted span, its short answer (if any) in bold."""
+    if not c.get("short"):
+        return esc(c["mark"])
+    a, b = c["short"]
+    m = c["mark"]
+    return f'{esc(m[:a])}<strong class="rag-short">{esc(m[a:b])}</strong>{esc(m[b:])}'
 
 
 def sources_html(turns: list[dict]) -> str:
@@ -308,6 +325,7 @@ span.rag-pending { opacity: .6; cursor: default; }
 .rag-file { font-family: ui-monospace, monospace; font-weight: 600; }
 .rag-offsets { font-size: .85em; opacity: .75; }
 .rag-para { line-height: 1.6; color: #334155; overflow-wrap: anywhere; }
+.rag-short { font-weight: 700; text-decoration: underline; text-decoration-thickness: 2px; }
 .rag-para mark.rag-quote { background: #fde68a; color: #111827; padding: .05em .1em; border-radius: .2em; }
 .rag-card-foot { margin-top: .6em; font-size: .8em; opacity: .65; }
 .dark .rag-card { background: #111827; border-color: #374151; }

@@ -3,8 +3,8 @@
 Retrieved passages are sent as numbered data blocks that the model is told never to obey. After generation,
 each marker ``[n]`` must point at a passage and the sentence it ends must be supported by a sentence of that
 passage (60% of its content words at least); the supporting sentence becomes the citation's exact span.
-Unsupported markers are removed; an answer left without any valid citation falls back to the extractive
-answer (or abstains with it).
+Unsupported markers are removed; an answer left without any valid citation falls back to the ``fallback``
+answerer (the configured offline one), which may abstain.
 
 Example:
     >>> from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from rag.answer import ExtractiveAnswerer, Extraction
+from rag.answerers.base import Answerer, Query, Reply, abstention
+from rag.candidates import candidates
 from rag.config import Settings
 from rag.errors import RagError
 from rag.lexical import tokenize
@@ -73,7 +74,7 @@ def prompt(question: str, passages: list[Passage]) -> list:
 class LLMAnswerer:
     """Answer with a chat model, then verify and locate every citation (see the module docstring)."""
 
-    def __init__(self, model: BaseChatModel, fallback: ExtractiveAnswerer, min_support: float = 0.6):
+    def __init__(self, model: BaseChatModel, fallback: Answerer, min_support: float = 0.6):
         self.model = model
         self.fallback = fallback
         self.min_support = min_support
@@ -83,22 +84,25 @@ class LLMAnswerer:
         reply = self.model.invoke([SystemMessage(CONDENSE), HumanMessage(f"{turns}\nLast question: {question}")])
         return " ".join(str(reply.content).split()) or question
 
-    def stream(self, question: str, passages: list[Passage]) -> Iterator[str]:
-        """The model's raw text as it arrives (verification happens on the whole text afterwards)."""
-        for chunk in self.model.stream(prompt(question, passages)):
+    def stream(self, query: Query, passages: list[Passage]) -> Iterator[str | Reply]:
+        """The model's raw text as it arrives, then the verified :class:`Reply`."""
+        pieces = []
+        for chunk in self.model.stream(prompt(query.text, passages)):
             if chunk.content:
-                yield str(chunk.content)
+                pieces.append(str(chunk.content))
+                yield pieces[-1]
+        yield self.answer(query, passages, "".join(pieces))
 
-    def run(self, question: str, passages: list[Passage], raw: str | None = None) -> tuple[str, list[Citation], bool]:
-        """Verified ``(text, citations, abstained)`` for the model's answer (``raw``, or a fresh call)."""
+    def answer(self, query: Query, passages: list[Passage], raw: str | None = None) -> Reply:
+        """The verified reply for the model's answer (``raw``, or a fresh call)."""
         if raw is None:
-            raw = str(self.model.invoke(prompt(question, passages)).content)
+            raw = str(self.model.invoke(prompt(query.text, passages)).content)
         if not passages or NOT_FOUND in raw:
-            return self._extractive(Extraction(True))
+            return abstention()
         text, citations = self.verify(raw.strip(), passages)
         if not citations:
-            return self._extractive(self.fallback.run(question, passages))
-        return text, citations, False
+            return self.fallback.answer(query, passages)
+        return Reply(text, citations, False)
 
     def verify(self, raw: str, passages: list[Passage]) -> tuple[str, list[Citation]]:
         """Keep only supported markers, renumbered in order; each citation is the supporting sentence's span."""
@@ -124,16 +128,18 @@ class LLMAnswerer:
     def _support(self, claim: str, passage: Passage) -> tuple[str, int, int, str] | None:
         words = set(tokenize([claim])[0])
         best, best_share = None, 0.0
-        for p, start, end, *_ in self.fallback.sentences([passage]):
-            text = p.quote(start, end)
+        for c in candidates([passage]):
+            start, end, text = c.start, c.end, c.text
             share = len(words & set(tokenize([text])[0])) / len(words) if words else 0.0
             if share > best_share:
-                best, best_share = (p.source, start, end, text), share
+                best, best_share = (passage.source, start, end, text), share
         return best if best_share >= self.min_support else None
 
-    @staticmethod
-    def _extractive(extraction: Extraction) -> tuple[str, list[Citation], bool]:
-        from rag.chain import compose
 
-        text, citations = compose(extraction)
-        return text, citations, extraction.abstained
+def make(retriever, settings: Settings, llm: BaseChatModel | None = None) -> LLMAnswerer:
+    """The registry's factory: the given chat model (else the configured one); the configured offline answerer
+    (``rules`` when ``answerer`` is ``llm``) as fallback."""
+    from rag.answerers import make_answerer
+
+    offline = settings.answerer if settings.answerer != "llm" else "rules"
+    return LLMAnswerer(llm or make_chat_model(settings), make_answerer(offline, retriever, settings))

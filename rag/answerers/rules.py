@@ -1,4 +1,4 @@
-"""The offline extractive answerer: pick the sentences of the retrieved passages that answer the question.
+"""The rule-based answerer (``rules``), the default before the trained reader: pick the sentences of the retrieved passages that answer the question.
 
 Each sentence of the passages is scored by dense similarity to the question, IDF-weighted stemmed word
 overlap (both with the corpus's defined acronyms spelled out: "CPEC 2.0" matches "the corridor"), and whether
@@ -13,7 +13,7 @@ for" words with those initials, and the numbers and hyphenated names of the ques
 "China-Bangladesh-Pakistan") must appear.
 
 Example:
-    >>> answerer = ExtractiveAnswerer(embedder)               # doctest: +SKIP
+    >>> answerer = RulesAnswerer(embedder)               # doctest: +SKIP
     >>> result = answerer.run("When was the dialogue held?", passages)   # doctest: +SKIP
     >>> result.abstained, result.sentences[0].text[:20]     # doctest: +SKIP
     (False, 'On January 4, 2026, ')
@@ -35,8 +35,8 @@ from rag.acronyms import STANDS_FOR, spells
 from rag.chunking import POINTING_BACK, Chunker
 from rag.embedding import Embedder
 from rag.lexical import tokenize
-from rag.records import Passage
-from rag.rewrite import own_question
+from rag.answerers.base import ABSTAIN_TEXT, Query, Reply
+from rag.records import Citation, Passage
 
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|thousand|million|billion|dozen|several"
@@ -171,7 +171,7 @@ class Extraction:
 
 
 @dataclass
-class ExtractiveAnswerer:
+class RulesAnswerer:
     """Choose answer sentences from passages; weights and thresholds were chosen on ``eval/gold.jsonl``."""
 
     embedder: Embedder
@@ -230,8 +230,8 @@ class ExtractiveAnswerer:
                     self._cache.popitem(last=False)
         return np.stack([known[t] for t in texts])
 
-    def score(self, question: str, passages: list[Passage]) -> list[Sentence]:
-        """All candidate sentences, best first."""
+    def score(self, question: str, passages: list[Passage], own: str | None = None) -> list[Sentence]:
+        """All candidate sentences, best first; ``own`` is what was asked when ``question`` has follow-up context."""
         spans = self.sentences(passages)
         if not spans:
             return []
@@ -243,7 +243,7 @@ class ExtractiveAnswerer:
         dense = np.maximum(sims[: len(texts)], sims[len(texts) :])
         q_tokens = set(tokenize([question])[0])
         q_weight = sum(self.idf(t) for t in q_tokens) or 1.0
-        own = own_question(question)  # what is asked; the follow-up context only helps to match
+        own = own or question  # what is asked; the follow-up context only helps to match
         kind, wanted = answer_type(own), specifics(own)
         rank = {p.id: i for i, p in enumerate(passages, 1)}
         out = []
@@ -254,14 +254,18 @@ class ExtractiveAnswerer:
             out.append(Sentence(p.source, s, e, text, c, rank[p.id], float(d), overlap, typed, score, p, lead))
         return sorted(out, key=lambda x: -x.score)
 
-    def run(self, question: str, passages: list[Passage]) -> Extraction:
+    def answer(self, query: Query, passages: list[Passage]) -> Reply:
+        """The chosen sentences, each followed by its marker, or an abstention."""
+        return compose(self.run(query.text, passages, query.asked))
+
+    def run(self, question: str, passages: list[Passage], own: str | None = None) -> Extraction:
         """Pick the answer sentences for ``question`` from ``passages`` (best first), or abstain."""
-        ranked = self.score(question, passages)
+        ranked = self.score(question, passages, own)
         best = next((s for s in ranked if s.typed), None)
         if best is None or (best.dense < self.min_dense and best.overlap < self.min_overlap):
             return Extraction(True, [], ranked)
         chosen = [best]
-        own = own_question(question)
+        own = own or question
         multi = _MULTI.search(own)
         if multi and multi.group(2) and re.search(rf"\b{multi.group(2)}\b", best.text, re.I):
             multi = None  # "Which three sectors?" answered by "... the three key sectors of ...": one sentence lists them
@@ -275,6 +279,19 @@ class ExtractiveAnswerer:
                 break
         explains = multi is None and answer_type(own) is None  # a date, number, place or name needs no lead-in
         return Extraction(False, _with_context(chosen, with_leads=explains), ranked)
+
+
+def make(retriever, settings, llm=None) -> RulesAnswerer:
+    """The registry's factory."""
+    return RulesAnswerer(retriever.embedder, idf=retriever.index.bm25.idf, before=retriever.before, spell_out=retriever.spell_out)
+
+
+def compose(extraction: Extraction) -> Reply:
+    """Answer text with a marker ``[n]`` after each chosen sentence, and the matching citations."""
+    if extraction.abstained:
+        return Reply(ABSTAIN_TEXT, [], True)
+    citations = [Citation(n, s.source, s.start, s.end, s.text) for n, s in enumerate(extraction.sentences, 1)]
+    return Reply(" ".join(f"{c.quote} [{c.n}]" for c in citations), citations, False)
 
 
 def _with_context(chosen: list[Sentence], with_leads: bool) -> list[Sentence]:

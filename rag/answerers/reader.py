@@ -1,0 +1,68 @@
+"""The default answerer: the trained reader (:mod:`rag.reader`) picks the answer sentence, its short answer, or abstains.
+
+Every sentence of the passages is scored with the sentence before it. When the best score is under the
+threshold calibrated on validation articles (the model card's, or ``reader_threshold``), the answerer
+abstains. Otherwise the best sentence is the answer; a second one joins it only when it scores almost as high
+(``second_ratio`` of the best) and above the threshold. The span model then marks the short answer inside
+the first sentence when its confidence reaches ``span_threshold``.
+
+Example:
+    >>> reply = ReaderAnswerer(load_reader()).answer(Query("Who flew the command module?"), passages)  # doctest: +SKIP
+    >>> reply.short.quote, reply.citations[0].quote[:20]                                              # doctest: +SKIP
+    ('Michael Collins', 'Michael Collins flew')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.answerers.base import Query, Reply, abstention
+from rag.candidates import candidates
+from rag.reader import Reader
+from rag.records import Citation, Passage, ShortAnswer
+
+
+@dataclass
+class ReaderAnswerer:
+    reader: Reader
+    before: Callable[[Passage], Passage | None] | None = None
+    threshold: float | None = None
+    span_threshold: float = 0.3
+    second_ratio: float = 0.9
+
+    def answer(self, query: Query, passages: list[Passage]) -> Reply:
+        cands = candidates(passages, self.before)
+        if not cands:
+            return abstention(0.0)
+        probs = self.reader.score(query.text, [(c.text, c.before) for c in cands])
+        order = np.argsort(-probs, kind="stable")
+        threshold = self.reader.threshold if self.threshold is None else self.threshold
+        best = float(probs[order[0]])
+        if best < threshold:
+            return abstention(best)
+        chosen = [cands[order[0]]]
+        if len(order) > 1:
+            second, p2 = cands[order[1]], float(probs[order[1]])
+            if p2 >= threshold and p2 >= self.second_ratio * best and (second.passage.source, second.start) != (chosen[0].passage.source, chosen[0].start):
+                chosen.append(second)
+        citations = [Citation(n, c.passage.source, c.start, c.end, c.text) for n, c in enumerate(chosen, 1)]
+        short = None
+        found = self.reader.span(query.text, chosen[0].text)
+        if found is not None and found.confidence >= self.span_threshold:
+            first = citations[0]
+            short = ShortAnswer(1, first.source, first.start + found.start, first.start + found.end,
+                                first.quote[found.start:found.end], found.confidence)
+        body = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+        text = f"{short.quote} — {body}" if short and short.quote != citations[0].quote else body
+        return Reply(text, citations, False, short, best)
+
+
+def make(retriever, settings, llm=None) -> ReaderAnswerer:
+    """The registry's factory: the retriever's reader (or the configured one) with the settings' thresholds."""
+    from rag.reader import load_reader
+
+    return ReaderAnswerer(retriever.reader or load_reader(settings.reader_model), retriever.context_before,
+                          threshold=settings.reader_threshold, span_threshold=settings.span_threshold)

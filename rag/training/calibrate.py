@@ -1,0 +1,72 @@
+"""Validation figures of a trained reader and the abstention threshold chosen from them.
+
+A case is a question with candidate sentences (see :func:`rag.training.data.reader_cases`). At threshold t an
+answerable case is *answered* when its best candidate scores at least t and holds the answer; an unanswerable
+case (SQuAD 2.0's, or an answerable one with its gold paragraph removed) is *abstained* when its best score is
+under t. The threshold maximises their mean over the validation articles.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+
+import numpy as np
+
+GRID = [round(x, 3) for x in np.linspace(0.02, 0.98, 49)]
+
+
+def _normalise(text: str) -> list[str]:
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return re.sub(r"\b(a|an|the)\b", " ", text).split()
+
+
+def span_scores(reader, examples: list[tuple[str, str, int, int]]) -> dict:
+    """SQuAD exact match and token F1 of the span model on ``(question, sentence, start, end)`` examples."""
+    em = f1 = 0.0
+    for question, sentence, a, b in examples:
+        found = reader.span(question, sentence)
+        pred, gold = _normalise(sentence[found.start:found.end] if found else ""), _normalise(sentence[a:b])
+        em += pred == gold
+        common = sum((Counter(pred) & Counter(gold)).values())
+        if common:
+            p, r = common / len(pred), common / len(gold)
+            f1 += 2 * p * r / (p + r)
+    n = max(len(examples), 1)
+    return {"span_em": round(em / n, 4), "span_f1": round(f1 / n, 4), "span_examples": len(examples)}
+
+
+def reader_figures(reader, cases: list[dict], spans: list[tuple[str, str, int, int]]) -> dict:
+    """Top-1 accuracy, the answered/abstained curve over :data:`GRID`, and span EM/F1."""
+    best, correct, answerable, removed = [], [], [], []
+    for case in cases:
+        items = [(text, "") for text, _ in case["candidates"]]
+        if not items:
+            best.append(0.0)
+            correct.append(False)
+        else:
+            # candidates are already reader texts (sentence [SEP] context): score them as they are
+            probs = reader.score(case["question"], items)
+            i = int(np.argmax(probs))
+            best.append(float(probs[i]))
+            correct.append(bool(case["candidates"][i][1]))
+        answerable.append(case["answerable"])
+        removed.append(case["removed"])
+    best_a, correct_a, ans, rem = map(np.array, (best, correct, answerable, removed))
+    curve = []
+    for t in GRID:
+        answered = float(np.mean((best_a[ans] >= t) & correct_a[ans])) if ans.any() else 0.0
+        unans = ~ans
+        abstained = float(np.mean(best_a[unans] < t)) if unans.any() else 0.0
+        curve.append({"threshold": t, "answered": round(answered, 4), "abstained": round(abstained, 4),
+                      "abstained_squad20": round(float(np.mean(best_a[unans & ~rem] < t)), 4) if (unans & ~rem).any() else None,
+                      "abstained_removed": round(float(np.mean(best_a[rem] < t)), 4) if rem.any() else None})
+    return {"top1": round(float(np.mean(correct_a[ans])), 4) if ans.any() else 0.0,
+            "cases": {"answerable": int(ans.sum()), "unanswerable": int((~ans & ~rem).sum()), "removed": int(rem.sum())},
+            **span_scores(reader, spans), "curve": curve}
+
+
+def calibrate(curve: list[dict]) -> float:
+    """The threshold with the highest mean of answered and abstained (the lower one on ties)."""
+    return max(curve, key=lambda c: (c["answered"] + c["abstained"], -c["threshold"]))["threshold"]

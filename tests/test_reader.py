@@ -1,0 +1,133 @@
+"""The reader: the training command end to end on a tiny fixture, the ONNX runtime it produces, its model card
+checks, reranking and short answers through the chain. No reader ships yet (see the README): these tests use
+the model the training command makes here, so they check the machinery, not the quality."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import rag
+from rag.cli import app
+from rag.reader import CARD, FILES, Reader
+from tests.conftest import ROOT, SEEDS
+
+TINY = ROOT / "tests" / "fixtures" / "reader_tiny"
+
+
+def _train(out: Path, work: Path):
+    args = ["train-reader", "--data", f"{TINY}:split", "--out", str(out), "--work", str(work), "--save-steps", "1"]
+    return CliRunner().invoke(app, args)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    """A few training steps on the 30-question fixture: (exported model folder, work folder)."""
+    root = tmp_path_factory.mktemp("reader")
+    result = _train(root / "out", root / "work")
+    assert result.exit_code == 0, result.output
+    return root / "out", root / "work"
+
+
+@pytest.fixture(scope="session")
+def reader(trained) -> Reader:
+    return Reader(trained[0])
+
+
+def test_training_writes_checkpoints_int8_models_and_a_card(trained, reader):
+    out, work = trained
+    assert list((work / "scorer" / "checkpoints").glob("checkpoint-*"))
+    card = json.loads((out / CARD).read_text(encoding="utf-8"))
+    assert set(card["files"]) == set(FILES) and card["seed"] == 0 and "CC BY-SA 4.0" in card["license"]
+    assert 0 < card["threshold"] < 1 and card["steps"]["scorer"] >= 1
+    train, val, test = (set(card["splits"][s]["articles"]) for s in ("train", "validation", "test"))
+    assert train and val and test and not (train & val) and not (train & test) and not (val & test)
+    assert (out / "README.md").read_text(encoding="utf-8").count("sha256") == len(FILES)
+    assert sum((out / name).stat().st_size for name in FILES) < 60 * 2**20  # int8: a few tens of MB
+
+
+def test_a_rerun_resumes_instead_of_starting_over(trained, tmp_path):
+    out, work = trained
+    copy = tmp_path / "work"
+    shutil.copytree(work, copy)
+    shutil.rmtree(copy / "span" / "final")
+    result = _train(tmp_path / "out", copy)
+    assert result.exit_code == 0, result.output
+    assert (copy / "span" / "final" / "trained.json").is_file()
+    assert (copy / "pairs.jsonl").read_text(encoding="utf-8") == (work / "pairs.jsonl").read_text(encoding="utf-8")
+
+
+def test_scores_are_probabilities_and_spans_lie_in_the_sentence(reader):
+    items = [("Eagle touched down on July 20, 1969, in the Sea of Tranquility.", "The crew had three members."),
+             ("Honey is made from nectar.", "")]
+    scores = reader.score("Where did the lunar module touch down?", items)
+    assert scores.shape == (2,) and all(0.0 <= s <= 1.0 for s in scores)
+    assert list(reader.score("Where did the lunar module touch down?", items)) == list(scores)  # cached, same
+    found = reader.span("Where did the lunar module touch down?", items[0][0])
+    assert found is None or 0 <= found.start < found.end <= len(items[0][0])
+
+
+def test_a_missing_model_file_is_one_clear_error(trained, tmp_path):
+    path = tmp_path / "reader"
+    shutil.copytree(trained[0], path)
+    (path / "scorer.onnx").unlink()
+    with pytest.raises(rag.RagError, match=r"scorer.onnx not found.*rag train-reader"):
+        Reader(path)
+
+
+def test_a_damaged_model_file_is_one_clear_error(trained, tmp_path):
+    path = tmp_path / "reader"
+    shutil.copytree(trained[0], path)
+    data = bytearray((path / "span.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (path / "span.onnx").write_bytes(bytes(data))
+    with pytest.raises(rag.RagError, match="damaged"):
+        Reader(path)
+
+
+def test_asking_the_reader_without_a_model_is_one_line(seed_index, tmp_path):
+    env = {"RAG_READER_MODEL": str(tmp_path / "nothing"), "PATH": str(Path(sys.executable).parent)}
+    result = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "Where were the talks held?", "--index", str(seed_index),
+                             "--answerer", "reader"], capture_output=True, text=True, env=env, timeout=180)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "reader model is missing" in result.stderr and "rag train-reader" in result.stderr
+
+
+def test_the_reader_answers_through_the_chain_without_torch(seed_index, trained):
+    """Threshold 0 and span threshold 0: an answer with a short answer, both exact spans; no torch import."""
+    code = ("import sys, json, rag; s = rag.Settings(reader_model=sys.argv[2], reader_threshold=0.0, span_threshold=0.0, rerank=True); "
+            "a = rag.load_chain(sys.argv[1], answerer='reader', settings=s).ask('Which port will the corridor develop?'); "
+            "print(json.dumps({'answer': a.to_dict(), 'torch': 'torch' in sys.modules}))")
+    result = subprocess.run([sys.executable, "-c", code, str(seed_index), str(trained[0])], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout)
+    assert out["torch"] is False
+    answer = out["answer"]
+    assert not answer["abstained"] and answer["citations"] and answer["confidence"] is not None
+    text = rag.read_source(SEEDS / answer["citations"][0]["source"])
+    for c in answer["citations"]:
+        assert text[c["start"]:c["end"]] == c["quote"]
+    short = answer["short_answer"]
+    assert short is not None and text[short["start"]:short["end"]] == short["quote"]
+    assert answer["answer"].startswith(short["quote"] + " — ")
+
+
+def test_search_returns_the_reranked_order(seed_index, reader):
+    retriever = rag.load_retriever(seed_index)
+    retriever.reader = reader
+    reranked = retriever.search("Which port will the corridor develop?", k=5, rerank=True)
+    fused = retriever.search("Which port will the corridor develop?", k=5)
+    assert [p.score for p in reranked] == sorted((p.score for p in reranked), reverse=True)
+    assert all(p.fused_score is not None for p in reranked) and all(p.fused_score is None for p in fused)
+    assert all(0.0 <= p.score <= 1.0 for p in reranked)
+
+
+def test_training_without_data_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(app, ["train-reader", "--data", f"{tmp_path}:split", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "training file not found" in result.stderr
