@@ -61,6 +61,7 @@ class BenchQuestion:
     answers: list[str]
     gold_doc_ids: list[str]
     is_impossible: bool | None = None
+    article: str = ""
 
 
 @dataclass
@@ -79,15 +80,18 @@ class Benchmark:
     def has_impossible(self) -> bool:
         return any(q.is_impossible is not None for q in self.questions)
 
-    def select(self, limit: int | None = None, sample: bool = False) -> list[BenchQuestion]:
-        """The questions to run: the first ``limit``, or with ``sample`` a seeded random sample of ``limit``
-        (200 when no limit is given); everything when neither is given."""
+    def select(self, limit: int | None = None, sample: bool = False, articles: set[str] | None = None) -> list[BenchQuestion]:
+        """The questions to run (only those of ``articles`` when given): the first ``limit``, or with ``sample``
+        a seeded random sample of ``limit`` (200 when no limit is given); everything when neither is given."""
         if limit is not None and limit < 1:
             raise rag.RagError(f"--limit must be at least 1, not {limit}")
+        pool = [q for q in self.questions if articles is None or q.article in articles]
+        if not pool:
+            raise rag.RagError(f"no question of {self.name} belongs to the articles {', '.join(sorted(articles or []))}")
         if sample:
-            n = min(limit or DEFAULT_SAMPLE, len(self.questions))
-            return random.Random(SAMPLE_SEED).sample(self.questions, n)
-        return self.questions[:limit] if limit else list(self.questions)
+            n = min(limit or DEFAULT_SAMPLE, len(pool))
+            return random.Random(SAMPLE_SEED).sample(pool, n)
+        return pool[:limit] if limit else pool
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
@@ -151,7 +155,8 @@ def load_benchmark(path: str | Path) -> Benchmark:
             raise rag.RagError(f"{qa}:{n}: question {qid} names gold document {unknown[0]!r}, which is not in {corpus.name}")
         if not impossible and not gold:
             raise rag.RagError(f"{qa}:{n}: question {qid} is answerable but has no gold_doc_ids")
-        questions.append(BenchQuestion(qid, question, answers, gold, impossible))
+        article = row.get("article") if isinstance(row.get("article"), str) else (gold[0].rsplit("__p", 1)[0] if gold else "")
+        questions.append(BenchQuestion(qid, question, answers, gold, impossible, article))
     return Benchmark(path, docs, questions)
 
 
@@ -207,7 +212,7 @@ def run_benchmark(
     *,
     answers: int | None = DEFAULT_SAMPLE,
     work_dir: str | Path | None = None,
-    answerer: str = "extractive",
+    answerer: str | None = None,
     progress: Progress | None = None,
     threads: int | None = 1,
 ) -> BenchmarkResult:
@@ -230,8 +235,13 @@ def run_benchmark(
             corpus_dir, index_dir, settings,
             progress=(lambda stage, done, total: progress("embedding corpus", done, total)) if progress else None,
         )
+        answerer = answerer or settings.answerer
+        threshold = None
+        if answerer == "reader":  # answer everything, decide abstention afterwards: the same answers, plus the curve
+            threshold = settings.reader_threshold if settings.reader_threshold is not None else rag.load_reader(settings.reader_model).threshold
+            settings = settings.model_copy(update={"reader_threshold": 0.0})
         chain = rag.load_chain(index_dir, answerer=answerer, settings=settings)
-        build = {"built": report.built, "documents": report.manifest["counts"]["documents"],
+        build = {"threshold": threshold,"built": report.built, "documents": report.manifest["counts"]["documents"],
                  "chunks": report.manifest["counts"]["chunks"],
                  "query_encoder": chain.retriever.embedder.backend}
         with torch_threads(threads):
@@ -263,13 +273,22 @@ def _score(chain: rag.Chain, names: dict[str, str], questions, settings, answers
             answer = chain.ask(q.question, k=settings.top_k)
             answer_ms.append(answer.latency_ms)
             record.update(answer.to_dict())
-            scored = bool(q.answers) and not answer.abstained
+            if build.get("threshold") is not None and answer.confidence is not None:
+                record["would_contain"] = bool(q.answers) and not answer.abstained and contains_answer(answer.text, q.answers)
+                record["abstained"] = answer.abstained or answer.confidence < build["threshold"]
+                if record["abstained"]:
+                    record.update(answer="", citations=[], short_answer=None)
+            scored = bool(q.answers) and not record["abstained"]
             record["score"] = {
-                "contains": contains_answer(answer.text, q.answers) if scored else False,
-                "em": best_exact_match(answer.text, q.answers) if scored else False,
-                "f1": best_token_f1(answer.text, q.answers) if scored else 0.0,
-                "words": word_count(answer.text),
+                "contains": contains_answer(record["answer"], q.answers) if scored else False,
+                "em": best_exact_match(record["answer"], q.answers) if scored else False,
+                "f1": best_token_f1(record["answer"], q.answers) if scored else 0.0,
+                "words": word_count(record["answer"]),
             }
+            short = record.get("short_answer")
+            if scored and q.answers:
+                record["score"]["short_em"] = best_exact_match(short["quote"], q.answers) if short else False
+                record["score"]["short_f1"] = best_token_f1(short["quote"], q.answers) if short else 0.0
         records.append(record)
         if progress:
             progress("questions", i + 1, len(questions))
@@ -283,6 +302,9 @@ def _score(chain: rag.Chain, names: dict[str, str], questions, settings, answers
     answered = [(q, r) for q, r in zip(questions, records) if "score" in r]
     if answered:
         metrics["answers"] = _answer_metrics(answered)
+        curve = tradeoff_curve(answered)
+        if curve:
+            build["tradeoff"] = {"threshold": build["threshold"], "curve": curve}
     notes = [
         f"retrieval on {len(answerable)} question(s) with gold documents"
         + (f" of the benchmark's {total_questions}" if len(questions) < total_questions else " (all of the benchmark's)")
@@ -295,6 +317,26 @@ def _score(chain: rag.Chain, names: dict[str, str], questions, settings, answers
     return BenchmarkResult(records, metrics, notes, {"answer": answer_ms, "search": search_ms}, build)
 
 
+CURVE_GRID = [round(0.02 * i, 2) for i in range(1, 50)]
+
+
+def tradeoff_curve(answered: list[tuple[BenchQuestion, dict]]) -> list[dict]:
+    """At each threshold: the share of answerable questions answered with the answer in the text, and the share of
+    unanswerable ones abstained on (needs the reader's ``confidence`` and ``would_contain`` per record)."""
+    rows = [(q, r) for q, r in answered if r.get("confidence") is not None and "would_contain" in r]
+    pos = [r for q, r in rows if not q.is_impossible]
+    neg = [r for q, r in rows if q.is_impossible]
+    if not rows:
+        return []
+    out = []
+    for t in CURVE_GRID:
+        a = statistics.fmean(r["would_contain"] and r["confidence"] >= t for r in pos) if pos else None
+        b = statistics.fmean(r["confidence"] < t for r in neg) if neg else None
+        out.append({"threshold": t, "answered": a, "abstained": b,
+                    "mean": None if a is None or b is None else (a + b) / 2})
+    return out
+
+
 def _answer_metrics(answered: list[tuple[BenchQuestion, dict]]) -> dict:
     possible = [r for q, r in answered if not q.is_impossible]
     out: dict = {"items": len(answered)}
@@ -302,6 +344,15 @@ def _answer_metrics(answered: list[tuple[BenchQuestion, dict]]) -> dict:
         out["answer_containment"] = statistics.fmean(r["score"]["contains"] for r in possible)
         out["exact_match"] = statistics.fmean(r["score"]["em"] for r in possible)
         out["token_f1"] = statistics.fmean(r["score"]["f1"] for r in possible)
+        if any("short_em" in r["score"] for r in possible):
+            out["short_exact_match"] = statistics.fmean(r["score"].get("short_em", False) for r in possible)
+            out["short_token_f1"] = statistics.fmean(r["score"].get("short_f1", 0.0) for r in possible)
+            out["short_answer_rate"] = statistics.fmean(bool(r.get("short_answer")) for r in possible)
+    impossible = [r for q, r in answered if q.is_impossible]
+    if possible and impossible:
+        out["answered_with_answer"] = out["answer_containment"]
+        out["abstained_on_unanswerable"] = statistics.fmean(r["abstained"] for r in impossible)
+        out["answered_abstained_mean"] = (out["answered_with_answer"] + out["abstained_on_unanswerable"]) / 2
     out["abstention_rate"] = statistics.fmean(r["abstained"] for _, r in answered)
     if any(q.is_impossible for q, _ in answered):          # abstention is scored only where there is something to abstain on
         out.update(abstention_scores([r["abstained"] for _, r in answered], [bool(q.is_impossible) for q, _ in answered]))

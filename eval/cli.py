@@ -125,12 +125,24 @@ def run_gold_eval(gold: Path, settings: rag.Settings, fresh_index: bool, answere
     return report, records
 
 
+def split_articles(split: str | None, settings: rag.Settings) -> set[str] | None:
+    """The articles the reader's model card puts in ``split`` (train, validation or test), or None for all."""
+    if split is None:
+        return None
+    card = rag.load_reader(settings.reader_model).card
+    splits = card.get("splits") or {}
+    if split not in splits:
+        raise rag.RagError(f"unknown split {split!r}: the reader's model card lists {', '.join(sorted(splits)) or 'none'}")
+    return set(splits[split]["articles"])
+
+
 def run_benchmark_eval(bench_dir: Path, settings: rag.Settings, limit: int | None, sample: bool, answers: int | None,
-                       work_dir: Path | None, answerer: str, threads: int | None = 1) -> tuple[dict, list[dict]]:
+                       work_dir: Path | None, answerer: str | None, threads: int | None = 1,
+                       split: str | None = None) -> tuple[dict, list[dict]]:
     from eval.benchmark import load_benchmark, run_benchmark
 
     bench = load_benchmark(bench_dir)
-    questions = bench.select(limit, sample)
+    questions = bench.select(limit, sample, split_articles(split, settings))
     with progress_bar() as bar:
         tasks: dict[str, int] = {}
 
@@ -143,11 +155,14 @@ def run_benchmark_eval(bench_dir: Path, settings: rag.Settings, limit: int | Non
                                progress=progress, threads=threads)
     report = _base_report("benchmark", bench.name, settings, {
         "benchmark": str(bench_dir), "questions": len(questions),
-        "selection": f"random sample (seed 0) of {len(questions)}" if sample else (f"first {limit}" if limit else "all"),
+        "selection": (f"random sample (seed 0) of {len(questions)}" if sample else (f"first {limit}" if limit else "all"))
+        + (f" of the reader's {split} articles" if split else ""),
         "index": f"{result.build['documents']} documents, {result.build['chunks']} chunks",
         "torch threads": threads or "default", "query encoder": result.build.get("query_encoder", "?")})
     report["metrics"] = result.metrics
     report["notes"] = result.notes
+    if result.build.get("tradeoff"):
+        report["tradeoff"] = result.build["tradeoff"]
     report["latencies_ms"] = {k: [round(v, 2) for v in vals] for k, vals in result.latencies.items()}
     return report, result.records
 
@@ -163,7 +178,8 @@ def main(
     mode: Annotated[Optional[str], typer.Option("--mode", help="Retrieval mode: hybrid, dense or bm25.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting, NAME=VALUE (repeatable), e.g. --set chunk_max_sentences=2.")] = None,
     fresh_index: Annotated[bool, typer.Option("--fresh-index", help="Gold runs: index --corpus afresh with the run's settings (for chunk-size ablations) instead of using --index.")] = False,
-    answerer: Annotated[str, typer.Option("--answerer", help="extractive (offline) or llm (needs RAG_LLM_PROVIDER).")] = "extractive",
+    answerer: Annotated[Optional[str], typer.Option("--answerer", help="Answerer (default: RAG_ANSWERER or rules). " + rag.answerers.describe())] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="Benchmark: ask only the questions of the articles the reader's model card puts in this split (validation or test); the whole corpus is indexed.")] = None,
     benchmark: Annotated[Optional[Path], typer.Option("--benchmark", help="Run an external benchmark directory (corpus.jsonl + qa.jsonl) instead of the gold file.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Benchmark: use only N questions (the first N, or a random sample with --sample).")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Benchmark: a seeded random sample of --limit questions (200 without --limit; squad11's qa_sample200).")] = False,
@@ -184,12 +200,14 @@ def main(
                 out.print(compare_table(a, b, la, lb))
             return
         settings = make_settings(k, mode, overrides, index_dir=index, corpus_dir=corpus)
+        if answerer is not None:
+            rag.answerers.check_name(answerer)
         if benchmark is not None:
             report, records = run_benchmark_eval(benchmark, settings, limit, sample, answers, bench_cache, answerer,
-                                                 1 if threads is None else threads)
+                                                 1 if threads is None else threads, split)
         else:
-            if limit is not None or sample:
-                raise rag.RagError("--limit and --sample apply to --benchmark runs only")
+            if limit is not None or sample or split:
+                raise rag.RagError("--limit, --sample and --split apply to --benchmark runs only")
             report, records = run_gold_eval(gold, settings, fresh_index, answerer, threads)
         results = out_path or (report_dir / "results.jsonl" if report_dir else Path("results.jsonl"))
         write_jsonl(results, records)

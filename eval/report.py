@@ -24,6 +24,7 @@ from eval.metrics import percentiles
 REPORT_VERSION = 1
 CHART_SCORES = "scores.png"
 CHART_LATENCY = "latency.png"
+CHART_TRADEOFF = "tradeoff.png"
 
 LOWER_IS_BETTER = ("latency", "_ms", "words")
 """Metrics whose name contains one of these are better when smaller (a negative delta is an improvement)."""
@@ -97,6 +98,12 @@ def render_markdown(report: dict) -> str:
                 "chunk_max_chars", "chunk_overlap_sentences", "chunk_keep_references", "embedding_model")
         lines += ["", "Settings: " + ", ".join(f"{k}={s[k]}" for k in keys if k in s) + "."]
     lines += ["", metrics_markdown(report["metrics"]), ""]
+    if report.get("tradeoff"):
+        t = report["tradeoff"]
+        lines += [f"Answered vs abstained as the reader's threshold moves (the system runs at {t['threshold']}):", ""]
+        rows = [[f"{c['threshold']:.2f}" + (" ←" if abs(c["threshold"] - t["threshold"]) < 0.01 else ""),
+                 fmt("x", c["answered"]), fmt("x", c["abstained"]), fmt("x", c["mean"])] for c in t["curve"][::2]]
+        lines += [markdown_table(["threshold", "answered (answer in text)", "abstained (unanswerable)", "mean"], rows), ""]
     if report.get("notes"):
         lines += ["Notes:", ""] + [f"- {n}" for n in report["notes"]] + [""]
     for chart in report.get("charts", []):
@@ -149,6 +156,24 @@ def write_charts(report: dict, out_dir: Path) -> list[str]:
         fig.savefig(out_dir / CHART_SCORES, dpi=110)
         plt.close(fig)
         written.append(CHART_SCORES)
+    curve = [c for c in (report.get("tradeoff") or {}).get("curve", []) if c["answered"] is not None and c["abstained"] is not None]
+    if curve:
+        fig, ax = plt.subplots(figsize=(5.2, 4.6))
+        ax.plot([c["abstained"] for c in curve], [c["answered"] for c in curve], marker=".", label="reader threshold 0.02…0.98")
+        t = report["tradeoff"]["threshold"]
+        at = min(curve, key=lambda c: abs(c["threshold"] - t))
+        ax.scatter([at["abstained"]], [at["answered"]], color="red", zorder=3, label=f"calibrated threshold {t}")
+        ax.set_xlabel("unanswerable questions abstained on")
+        ax.set_ylabel("answerable questions answered (answer in the text)")
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower left")
+        ax.set_title(f"{report.get('name', '')}: answered vs abstained")
+        fig.tight_layout()
+        fig.savefig(out_dir / CHART_TRADEOFF, dpi=110)
+        plt.close(fig)
+        written.append(CHART_TRADEOFF)
     series = {k: v for k, v in (report.get("latencies_ms") or {}).items() if v}
     if series:
         fig, axes = plt.subplots(1, len(series), figsize=(5.5 * len(series), 3.8), squeeze=False)

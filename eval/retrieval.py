@@ -20,7 +20,7 @@ def score_retrieval(retriever: rag.Retriever, items: list[GoldItem], mode: str, 
     for item in items:
         if not item.answerable:
             continue
-        passages = retriever.search(rag.rewrite_query(item.question, item.turns), k=k, mode=mode)
+        passages = retriever.search(rag.rewrite_query(item.question, item.turns).text, k=k, mode=mode)
         ranks.append(first_hit(item.spans, [p.to_dict() for p in passages]))
         lengths.extend(len(p.text) for p in passages[:3])
     return {**retrieval_scores(ranks), "mean_chars_top3": statistics.fmean(lengths)}

@@ -144,7 +144,7 @@ def test_cli_benchmark_run(tmp_path):
     (["--mode", "fuzzy"], "invalid setting: mode"),
     (["--set", "chunk_size=3"], "unknown setting 'chunk_size'"),
     (["--set", "top_k"], "--set expects NAME=VALUE"),
-    (["--limit", "5"], "--limit and --sample apply to --benchmark"),
+    (["--limit", "5"], "--limit, --sample and --split apply to --benchmark"),
     (["--benchmark", "no/such/dir"], "benchmark directory not found"),
     (["--compare", "a.json", "b.json"], "report not found: a.json"),
 ])
