@@ -3,7 +3,7 @@
 A question is surely a follow-up when it has a pronoun or demonstrative that points back ("it", "they",
 "that") or opens like a continuation ("and", "what about"); it may be one when it has at most three content
 words and names nothing ("Where were the talks held?"): the chain then searches it both ways and keeps the
-reading the reader is surer of. The context is the previous question and the start of the previous answer,
+reading whose best passage better matches the question as asked (see Chain._retrieve). The context is the previous question and the start of the previous answer,
 which name what the question refers to.
 
 Example:
