@@ -131,3 +131,14 @@ def test_search_returns_the_reranked_order(seed_index, reader):
 def test_training_without_data_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["train-reader", "--data", f"{tmp_path}:split", "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "training file not found" in result.stderr
+
+
+def test_reader_context_reaches_back_across_paragraphs_only_when_asked(seed_index):
+    retriever = rag.load_retriever(seed_index)
+    chunks = retriever.chunks
+    first = next(c for c in chunks[1:] if c.start == c.para_start)  # a paragraph's opening chunk
+    passage = rag.Passage(first.id, first.source, first.start, first.end, first.text, 1.0, None, None, first.para_start, first.para_end)
+    assert retriever.context_before(passage) is None
+    retriever.settings = rag.Settings(reader_context="document")
+    previous = retriever.context_before(passage)
+    assert previous is not None and previous.id == first.id - 1 and previous.end <= first.start
