@@ -241,7 +241,7 @@ def run_benchmark(
             threshold = settings.reader_threshold if settings.reader_threshold is not None else rag.load_reader(settings.reader_model).threshold
             settings = settings.model_copy(update={"reader_threshold": 0.0})
         chain = rag.load_chain(index_dir, answerer=answerer, settings=settings)
-        build = {"threshold": threshold,"built": report.built, "documents": report.manifest["counts"]["documents"],
+        build = {"threshold": threshold, "built": report.built, "documents": report.manifest["counts"]["documents"],
                  "chunks": report.manifest["counts"]["chunks"],
                  "query_encoder": chain.retriever.embedder.backend}
         with torch_threads(threads):

@@ -89,10 +89,10 @@ class Chain:
         """Yield the answer text in pieces as it is ready, then the final :class:`Answer` (equal to ``ask``'s)."""
         state = self._prepare({"question": question, "history": history or [], **options})
         answerer = self._get(state.get("answerer"))
-        pieces = answerer.stream(state["query"], state["passages"]) if hasattr(answerer, "stream") else None
-        if pieces is None:
-            yield from (p if isinstance(p, str) else self._finish(state, p) for p in stream_words(answerer.answer(state["query"], state["passages"])))
-            return
+        if hasattr(answerer, "stream"):
+            pieces = answerer.stream(state["query"], state["passages"])
+        else:
+            pieces = stream_words(answerer.answer(state["query"], state["passages"]))
         for piece in pieces:
             yield piece if isinstance(piece, str) else self._finish(state, piece)
 
@@ -142,7 +142,7 @@ class Chain:
         started = state.get("started", time.perf_counter())
         return Answer(question, reply.text, reply.citations, state["passages"], reply.abstained,
                       self.retriever.expand(state["query"].text), (time.perf_counter() - started) * 1000,
-                      reply.short, reply.confidence, reply.notice)
+                      reply.short, reply.confidence)
 
 
 def load_chain(index_dir: str | Path = "index", answerer: str | None = None, llm=None, settings: Settings | None = None) -> Chain:

@@ -113,7 +113,7 @@ def card_markdown(card: dict) -> str:
 class Reader:
     """Both models of a reader folder; thread-safe; scores are cached per (question, text)."""
 
-    def __init__(self, path: str | Path = MODEL_DIR, *, check: bool = True, cache_size: int = 8192, max_length: int | None = None):
+    def __init__(self, path: str | Path = MODEL_DIR, *, check: bool = True, cache_size: int = 8192):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -143,14 +143,14 @@ class Reader:
         tokenizer.no_padding()
         tokenizer.no_truncation()
         self._tokenizer = tokenizer
-        self.max_length = max_length or int(config.get("max_length", 96))
+        self.max_length = int(config.get("max_length", 96))
         self.span_max_length = int(config.get("span_max_length", 96))
         self.threshold = float(self.card["threshold"])
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def _feed(self, session, pairs: list[tuple[str, str]], max_length: int, strategy: str) -> tuple[dict, list]:
+    def _feed(self, pairs: list[tuple[str, str]], max_length: int, strategy: str) -> tuple[dict, list]:
         tok = self._tokenizer
         tok.enable_truncation(max_length=max_length, strategy=strategy)
         encodings = tok.encode_batch(pairs)
@@ -175,7 +175,7 @@ class Reader:
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             with self._lock:  # tokenizer settings are per object: one batch at a time
-                feed, _ = self._feed(self._scorer, [(question, t) for t in missing], self.max_length, "longest_first")
+                feed, _ = self._feed([(question, t) for t in missing], self.max_length, "longest_first")
             logits = self._scorer.run(None, feed)[0].reshape(-1)
             probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
             known.update(zip(missing, probs.astype(np.float32)))
@@ -188,7 +188,7 @@ class Reader:
     def span(self, question: str, sentence: str) -> ShortSpan | None:
         """The most likely short answer inside ``sentence`` (character offsets into it), or None."""
         with self._lock:
-            feed, (enc,) = self._feed(self._spanner, [(question, sentence)], self.span_max_length, "only_second")
+            feed, (enc,) = self._feed([(question, sentence)], self.span_max_length, "only_second")
         start_logits, end_logits = (x[0].astype(np.float64) for x in self._spanner.run(None, feed))
         inside = [t for t, s in enumerate(enc.sequence_ids) if s == 1]
         if not inside:
@@ -214,5 +214,5 @@ def _cached(path: str) -> Reader:
 
 
 def load_reader(path: str | Path | None = None) -> Reader:
-    """The reader in ``path`` (default: the shipped one), loaded once per process and checked against its card."""
+    """The reader in ``path`` (default: ``rag/models/reader``), loaded once per process and checked against its card."""
     return _cached(str(Path(path).resolve() if path else MODEL_DIR))

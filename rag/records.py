@@ -112,8 +112,6 @@ class Answer:
     """The short answer inside the first citation ("Michael Collins"), when the reader is confident of one."""
     confidence: float | None = None
     """The answerer's confidence that the documents answer the question (the reader's best score)."""
-    notice: str = ""
-    """A note for the asker, e.g. that the LLM failed and the reader answered instead."""
 
     def to_dict(self) -> dict:
         """The ``rag ask --json`` object."""

@@ -1,8 +1,8 @@
 """Search the index: dense (FAISS), lexical (BM25) or both fused by reciprocal rank fusion, then reranked.
 
 Hybrid fusion adds, for each candidate chunk, the ranks of its paragraph in a dense and a BM25 search over
-whole paragraphs (weight ``paragraph_weight``; see :mod:`rag.paragraphs`). With ``rerank`` (the default) the
-best ``rerank_candidates`` fused passages are reordered by the trained reader (:mod:`rag.reader`): a
+whole paragraphs (weight ``paragraph_weight``; see :mod:`rag.paragraphs`). With ``rerank`` (off by default)
+the best ``rerank_candidates`` fused passages are reordered by a trained reader (:mod:`rag.reader`): a
 passage's score becomes the reader's best score of its sentences, and ``fused_score`` keeps the fusion's.
 
 Example:

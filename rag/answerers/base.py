@@ -23,7 +23,7 @@ class Query:
     asked: str
     context: str = ""
     maybe: bool = False
-    """The question may stand alone too (the chain then keeps the reading the reader is surer of)."""
+    """The question may stand alone too (the chain then keeps the reading with the stronger evidence)."""
 
     def alone(self) -> Query:
         return Query(self.asked)
@@ -43,7 +43,6 @@ class Reply:
     abstained: bool = False
     short: ShortAnswer | None = None
     confidence: float | None = None
-    notice: str = ""
 
 
 def abstention(confidence: float | None = None) -> Reply:

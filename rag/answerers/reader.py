@@ -1,9 +1,10 @@
-"""The default answerer: the trained reader (:mod:`rag.reader`) picks the answer sentence, its short answer, or abstains.
+"""The reader answerer: a trained reader (:mod:`rag.reader`) picks the answer sentence, its short answer, or abstains.
 
 Every sentence of the passages is scored with the sentence before it. When the best score is under the
 threshold calibrated on validation articles (the model card's, or ``reader_threshold``), the answerer
 abstains. Otherwise the best sentence is the answer; a second one joins it only when it scores almost as high
-(``second_ratio`` of the best) and above the threshold. The span model then marks the short answer inside
+(``second_ratio`` of the best), so that the threshold decides abstention only (an evaluation can answer
+everything and apply any threshold afterwards). The span model then marks the short answer inside
 the first sentence when its confidence reaches ``span_threshold``.
 
 Example:
@@ -46,7 +47,7 @@ class ReaderAnswerer:
         chosen = [cands[order[0]]]
         if len(order) > 1:
             second, p2 = cands[order[1]], float(probs[order[1]])
-            if p2 >= threshold and p2 >= self.second_ratio * best and (second.passage.source, second.start) != (chosen[0].passage.source, chosen[0].start):
+            if p2 >= self.second_ratio * best and (second.passage.source, second.start) != (chosen[0].passage.source, chosen[0].start):
                 chosen.append(second)
         citations = [Citation(n, c.passage.source, c.start, c.end, c.text) for n, c in enumerate(chosen, 1)]
         short = None

@@ -26,13 +26,13 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from collections.abc import Callable
-from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 
 from rag.acronyms import STANDS_FOR, spells
-from rag.chunking import POINTING_BACK, Chunker
+from rag.candidates import is_heading, sentence_spans
+from rag.chunking import POINTING_BACK
 from rag.embedding import Embedder
 from rag.lexical import tokenize
 from rag.answerers.base import ABSTAIN_TEXT, Query, Reply
@@ -201,8 +201,8 @@ class RulesAnswerer:
         out = []
         for p in passages:
             prev = None
-            for s, e in _splitter().sentences(p.text, 0, len(p.text)):
-                if _is_heading(p, s, e):
+            for s, e in sentence_spans(p.text):
+                if is_heading(p, s, e):
                     continue
                 points_back = bool(_ANAPHOR.search(p.text[s:e]))
                 ctx = prev if points_back and prev is not None else s
@@ -214,7 +214,7 @@ class RulesAnswerer:
     def _lead(self, passage: Passage) -> tuple[Passage, int, int] | None:
         """The last sentence of the chunk before ``passage`` in its paragraph, if there is one."""
         chunk = self.before(passage) if self.before else None
-        spans = _splitter().sentences(chunk.text, 0, len(chunk.text)) if chunk else []
+        spans = sentence_spans(chunk.text) if chunk else ()
         return (chunk, chunk.start + spans[-1][0], chunk.start + spans[-1][1]) if spans else None
 
     def _embed(self, texts: list[str]) -> np.ndarray:
@@ -309,19 +309,8 @@ def _with_context(chosen: list[Sentence], with_leads: bool) -> list[Sentence]:
     return out
 
 
-def _is_heading(p: Passage, start: int, end: int) -> bool:
-    """A short paragraph without sentence punctuation (a title or heading) is never an answer."""
-    text = p.text[start:end]
-    whole = p.start + start == p.para_start and p.start + end == p.para_end
-    return whole and len(text.split()) <= 15 and not re.search(r"[.!?…][\"”’)]*$", text)
-
-
 def _between(a: Sentence, b: Sentence) -> bool:
     """Whether two sentences of one source are separated by white space only (consecutive)."""
     first, second = sorted((a, b), key=lambda s: s.start)
     return 0 <= second.start - first.end <= 2
 
-
-@lru_cache(maxsize=1)
-def _splitter() -> Chunker:
-    return Chunker()

@@ -23,8 +23,6 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from rag.errors import RagError
 
 
@@ -223,7 +221,6 @@ def run(cfg: TrainConfig, log=print) -> dict:
     spans = D.span_examples(pool, train_q)
     log(f"scorer pairs: {len(pairs)} ({sum(p[2] for p in pairs):.0f} positive); span examples: {len(spans)}")
     val_cases = D.reader_cases(pool, val_q, D.NegativeFinder(pool, val_q, encode))
-    del encoder
     t0 = time.time()
     scorer_dir = train_scorer(pairs, cfg)
     t1 = time.time()
