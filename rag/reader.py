@@ -6,6 +6,7 @@ abstention ``threshold``):
 - ``scorer.onnx``: the probability that a sentence (with the end of the sentence before it) answers the
   question;
 - ``span.onnx``: start/end logits of the short answer inside an answer sentence.
+The card's ``decision`` turns the scores into the confidence that is compared with the threshold (:mod:`rag.evidence`).
 
 Example:
     >>> reader = load_reader()                                              # doctest: +SKIP
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import RagError
+from rag.evidence import Decision, evidence
 from rag.reader_input import reader_text
 
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "reader"
@@ -88,8 +90,8 @@ def card_markdown(card: dict) -> str:
         f"- License and attribution: {card.get('license')}",
         f"- Seed {card.get('seed')}; steps: {card.get('steps')}; pairs {card.get('pairs')}, span examples {card.get('span_examples')}",
         f"- Training time (s): {card.get('time_s')} on {card.get('machine')}",
-        f"- Abstention threshold (calibrated on the validation articles): {card.get('threshold')}"
-        + (f"; {card['threshold_calibration']} (reader-only calibration gave {card.get('threshold_reader_only')})" if card.get("threshold_calibration") else ""), "",
+        f"- Abstention: confidence = sigmoid(coef · evidence + intercept), {card.get('decision')}; "
+        f"threshold (calibrated on the validation articles): {card.get('threshold')}", "",
         "## Splits (by article)", "",
     ]
     for split, info in (card.get("splits") or {}).items():
@@ -102,10 +104,6 @@ def card_markdown(card: dict) -> str:
               "| threshold | answered | abstained | abstained (SQuAD 2.0) | abstained (gold removed) |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {c['threshold']} | {c['answered']} | {c['abstained']} | {c['abstained_squad20']} | {c['abstained_removed']} |"
               for c in card.get("curve", [])[::4]]
-    if card.get("validation_chain_curve"):
-        lines += ["", "## Validation through the chain (squad20 validation articles, whole benchmark indexed)", "",
-                  "| threshold | answered (answer in text) | abstained (unanswerable) | mean |", "| --- | --- | --- | --- |"]
-        lines += [f"| {c['threshold']} | {c['answered']:.3f} | {c['abstained']:.3f} | {c['mean']:.3f} |" for c in card["validation_chain_curve"][::4]]
     lines += ["", "## Files", ""] + [f"- `{n}`: {f['bytes']:,} bytes, sha256 `{f['sha256']}`" for n, f in card["files"].items()]
     return "\n".join(lines) + "\n"
 
@@ -146,6 +144,7 @@ class Reader:
         self.max_length = int(config.get("max_length", 96))
         self.span_max_length = int(config.get("span_max_length", 96))
         self.threshold = float(self.card["threshold"])
+        self.decision = Decision.from_card(self.card)
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -184,6 +183,13 @@ class Reader:
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return np.array([known[t] for t in texts], dtype=np.float32)
+
+    def confidence(self, question: str, probs: np.ndarray, items: list[tuple[str, str]]) -> float:
+        """How sure the reader is that the best of the scored ``items`` answers ``question``: the card's decision
+        (:mod:`rag.evidence`), or the best score when the card has none."""
+        if self.decision is None:
+            return float(np.max(probs))
+        return self.decision.confidence(evidence(question, probs, [reader_text(s, b) for s, b in items]))
 
     def span(self, question: str, sentence: str) -> ShortSpan | None:
         """The most likely short answer inside ``sentence`` (character offsets into it), or None."""

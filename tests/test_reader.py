@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import rag
 from rag.cli import app
+from rag.evidence import FEATURES, Decision, fit
 from rag.reader import CARD, FILES, Reader
 from tests.conftest import ROOT, SEEDS
 
@@ -142,3 +143,43 @@ def test_reader_context_reaches_back_across_paragraphs_only_when_asked(seed_inde
     retriever.settings = rag.Settings(reader_context="document")
     previous = retriever.context_before(passage)
     assert previous is not None and previous.id == first.id - 1 and previous.end <= first.start
+
+
+def test_the_abstention_decision_learns_which_evidence_predicts_a_right_answer():
+    """Synthetic evidence where only coverage_all tells right from wrong: the fitted weight goes there."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = [{"best": float(rng.normal()), "second": float(rng.normal()), "coverage_best": float(rng.random()),
+             "coverage_all": float(c)} for c in rng.random(400)]
+    labels = [r["coverage_all"] + rng.normal(0, 0.1) > 0.5 for r in rows]
+    decision = fit(rows, labels)
+    assert decision is not None and Decision.from_card({"decision": decision.to_card()}) is not None
+    weights = dict(zip(FEATURES, decision.coef))
+    assert weights["coverage_all"] > 5 * max(abs(weights["best"]), abs(weights["second"]))
+    low, high = ({**rows[0], "coverage_all": c} for c in (0.1, 0.9))
+    assert decision.confidence(low) < 0.5 < decision.confidence(high)
+    assert fit(rows, [True] * len(rows)) is None  # nothing to learn: the card keeps the best score alone
+
+
+def test_the_reader_answerer_abstains_on_the_cards_decision(seed_index, trained, tmp_path):
+    """A decision that trusts only how much of the question the corpus covers: a question about the corpus is
+    answered with that confidence, one about something it never mentions is abstained on."""
+    from rag.answerers.base import Query
+    from rag.answerers.reader import ReaderAnswerer
+    from rag.reader import read_card, write_card
+
+    model = tmp_path / "model"
+    shutil.copytree(trained[0], model)
+    card = read_card(model)
+    card["decision"] = Decision((0.0, 0.0, 0.0, 6.0), -3.0).to_card()
+    write_card(model, card)
+    reader = Reader(model)
+    retriever = rag.load_retriever(seed_index)
+    answerer = ReaderAnswerer(reader, threshold=0.5)
+    covered = "Which port will the corridor develop?"
+    reply = answerer.answer(Query(covered), retriever.search(covered, k=5))
+    assert not reply.abstained and reply.confidence > 0.9
+    unknown = "What is the best recipe for chicken biryani?"
+    reply = answerer.answer(Query(unknown), retriever.search(unknown, k=5))
+    assert reply.abstained and reply.confidence < 0.5

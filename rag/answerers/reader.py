@@ -1,8 +1,8 @@
 """The reader answerer: a trained reader (:mod:`rag.reader`) picks the answer sentence, its short answer, or abstains.
 
-Every sentence of the passages is scored with the sentence before it. When the best score is under the
-threshold calibrated on validation articles (the model card's, or ``reader_threshold``), the answerer
-abstains. Otherwise the best sentence is the answer; a second one joins it only when it scores almost as high
+Every sentence of the passages is scored with the sentence before it. When the reader's confidence (its
+abstention decision over the scores, :mod:`rag.evidence`) is under the threshold calibrated on validation
+articles (the model card's, or ``reader_threshold``), the answerer abstains. Otherwise the best sentence is the answer; a second one joins it only when it scores almost as high
 (``second_ratio`` of the best), so that the threshold decides abstention only (an evaluation can answer
 everything and apply any threshold afterwards). The span model then marks the short answer inside
 the first sentence when its confidence reaches ``span_threshold``.
@@ -38,12 +38,14 @@ class ReaderAnswerer:
         cands = candidates(passages, self.before)
         if not cands:
             return abstention(0.0)
-        probs = self.reader.score(query.text, [(c.text, c.before) for c in cands])
+        items = [(c.text, c.before) for c in cands]
+        probs = self.reader.score(query.text, items)
         order = np.argsort(-probs, kind="stable")
         threshold = self.reader.threshold if self.threshold is None else self.threshold
         best = float(probs[order[0]])
-        if best < threshold:
-            return abstention(best)
+        confidence = self.reader.confidence(query.text, probs, items)
+        if confidence < threshold:
+            return abstention(confidence)
         chosen = [cands[order[0]]]
         if len(order) > 1:
             second, p2 = cands[order[1]], float(probs[order[1]])
@@ -58,7 +60,7 @@ class ReaderAnswerer:
                                 first.quote[found.start:found.end], found.confidence)
         body = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         text = f"{short.quote} — {body}" if short and short.quote != citations[0].quote else body
-        return Reply(text, citations, False, short, best)
+        return Reply(text, citations, False, short, confidence)
 
 
 def make(retriever, settings, llm=None) -> ReaderAnswerer:

@@ -1,8 +1,9 @@
 """Validation figures of a trained reader and the abstention threshold chosen from them.
 
-A case is a question with candidate sentences (see :func:`rag.training.data.reader_cases`). At threshold t an
-answerable case is *answered* when its best candidate scores at least t and holds the answer; an unanswerable
-case (SQuAD 2.0's, or an answerable one with its gold paragraph removed) is *abstained* when its best score is
+A case is a question with candidate sentences (see :func:`rag.training.data.reader_cases`). Its confidence is
+the abstention decision's (:mod:`rag.evidence`), fitted here on the same cases. At threshold t an answerable
+case is *answered* when its confidence is at least t and its best candidate holds the answer; an unanswerable
+case (SQuAD 2.0's, or an answerable one with its gold paragraph removed) is *abstained* when its confidence is
 under t. The threshold maximises their mean over the validation articles.
 """
 
@@ -13,6 +14,8 @@ import string
 from collections import Counter
 
 import numpy as np
+
+from rag.evidence import evidence, fit
 
 GRID = [round(x, 3) for x in np.linspace(0.02, 0.98, 49)]
 
@@ -38,22 +41,21 @@ def span_scores(reader, examples: list[tuple[str, str, int, int]]) -> dict:
 
 
 def reader_figures(reader, cases: list[dict], spans: list[tuple[str, str, int, int]]) -> dict:
-    """Top-1 accuracy, the answered/abstained curve over :data:`GRID`, and span EM/F1."""
-    best, correct, answerable, removed = [], [], [], []
+    """Top-1 accuracy, the fitted decision, the answered/abstained curve over :data:`GRID`, and span EM/F1."""
+    rows, correct, answerable, removed = [], [], [], []
     for case in cases:
-        items = [(text, "") for text, _ in case["candidates"]]
-        if not items:
-            best.append(0.0)
-            correct.append(False)
-        else:
-            # candidates are already reader texts (sentence [SEP] context): score them as they are
-            probs = reader.score(case["question"], items)
-            i = int(np.argmax(probs))
-            best.append(float(probs[i]))
-            correct.append(bool(case["candidates"][i][1]))
+        texts = [text for text, _ in case["candidates"]]
+        if not texts:
+            continue
+        # candidates are already reader texts (sentence [SEP] context): score them as they are
+        probs = reader.score(case["question"], [(text, "") for text in texts])
+        rows.append(evidence(case["question"], probs, texts))
+        correct.append(bool(case["candidates"][int(np.argmax(probs))][1]))
         answerable.append(case["answerable"])
         removed.append(case["removed"])
-    best_a, correct_a, ans, rem = map(np.array, (best, correct, answerable, removed))
+    correct_a, ans, rem = map(np.array, (correct, answerable, removed))
+    decision = fit(rows, list(correct_a & ans))
+    best_a = np.array([decision.confidence(r) if decision else _sigmoid(r["best"]) for r in rows])
     curve = []
     for t in GRID:
         answered = float(np.mean((best_a[ans] >= t) & correct_a[ans])) if ans.any() else 0.0
@@ -64,7 +66,11 @@ def reader_figures(reader, cases: list[dict], spans: list[tuple[str, str, int, i
                       "abstained_removed": round(float(np.mean(best_a[rem] < t)), 4) if rem.any() else None})
     return {"top1": round(float(np.mean(correct_a[ans])), 4) if ans.any() else 0.0,
             "cases": {"answerable": int(ans.sum()), "unanswerable": int((~ans & ~rem).sum()), "removed": int(rem.sum())},
-            **span_scores(reader, spans), "curve": curve}
+            **span_scores(reader, spans), "curve": curve, "decision": decision.to_card() if decision else None}
+
+
+def _sigmoid(z: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-z)))
 
 
 def calibrate(curve: list[dict]) -> float:

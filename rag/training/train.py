@@ -6,7 +6,8 @@
 2. The span model: the same encoder with a start/end head (``AutoModelForQuestionAnswering``), trained with
    the transformers ``Trainer`` on ``(question, answer sentence)`` and the answer's token span.
 3. Both are exported to ONNX and quantised to int8 (``onnxruntime.quantization.quantize_dynamic``); the
-   abstention threshold is calibrated on the validation articles with the int8 scorer; a model card with
+   abstention decision (:mod:`rag.evidence`) is fitted and its threshold calibrated on the validation articles
+   with the int8 scorer; a model card with
    the checksums, data, splits, seed, steps, time and validation figures is written beside them.
 
 Each stage keeps checkpoints under ``<work>/``; a run that is stopped resumes from the last one. Seeded.
@@ -251,7 +252,8 @@ def run(cfg: TrainConfig, log=print) -> dict:
         "time_s": {"scorer": round(t1 - t0), "span": round(t2 - t1), "total": round(time.time() - started)},
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {'CUDA' if _cuda() else 'CPU'}, torch {torch.__version__}",
         "threshold": threshold,
-        "validation": {k: v for k, v in figures.items() if k != "curve"},
+        "decision": figures["decision"],
+        "validation": {k: v for k, v in figures.items() if k not in ("curve", "decision")},
         "curve": figures["curve"],
     }
     from rag.reader import write_card
