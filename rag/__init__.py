@@ -8,7 +8,7 @@ Example:
 """
 
 from rag.answerers import Answerer, Query, Reply, make_answerer
-from rag.chain import Chain, load_chain
+from rag.chain import Chain, history_turns, load_chain
 from rag.config import Settings
 from rag.corpus import load_corpus, read_source, source_path
 from rag.embedding import Embedder
@@ -43,6 +43,7 @@ __all__ = [
     "VectorStore",
     "build_index",
     "index_is_current",
+    "history_turns",
     "load_chain",
     "load_corpus",
     "load_index",

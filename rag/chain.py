@@ -31,7 +31,7 @@ from rag.rewrite import rewrite_query
 if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
-__all__ = ["ABSTAIN_TEXT", "Chain", "History", "clean_question", "load_chain"]
+__all__ = ["ABSTAIN_TEXT", "Chain", "History", "clean_question", "history_turns", "load_chain"]
 
 History = list[tuple[str, str]]
 
@@ -46,6 +46,35 @@ def clean_question(question: str, max_chars: int) -> str:
     if len(cleaned) > max_chars:
         raise RagError(f"the question is {len(cleaned)} characters long; the limit is {max_chars} (RAG_MAX_QUESTION_CHARS)")
     return cleaned
+
+
+def _text(value) -> str:
+    """A history entry as text: control characters and lone surrogates removed."""
+    return "".join(ch for ch in str(value or "") if unicodedata.category(ch) not in ("Cc", "Cs"))
+
+
+def history_turns(data, settings: Settings) -> History:
+    """Earlier turns sent by a client (a list of ``{"question", "answer"}`` or ``[question, answer]``), checked
+    against ``max_history_turns`` and ``max_history_chars``; a clear error for anything else."""
+    if data in (None, "", []):
+        return []
+    shape = 'history must be a list of {"question": ..., "answer": ...} objects'
+    if not isinstance(data, list):
+        raise RagError(shape)
+    if len(data) > settings.max_history_turns:
+        raise RagError(f"the history has {len(data)} turns; the limit is {settings.max_history_turns} (RAG_MAX_HISTORY_TURNS)")
+    turns = []
+    for item in data:
+        if isinstance(item, dict) and "question" in item and "answer" in item:
+            turns.append((_text(item["question"]), _text(item["answer"])))
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            turns.append((_text(item[0]), _text(item[1])))
+        else:
+            raise RagError(shape)
+    size = sum(len(q) + len(a) for q, a in turns)
+    if size > settings.max_history_chars:
+        raise RagError(f"the history is {size:,} characters long; the limit is {settings.max_history_chars:,} (RAG_MAX_HISTORY_CHARS)")
+    return turns
 
 
 class Chain:
@@ -104,7 +133,7 @@ class Chain:
 
     def _rewrite(self, inputs: dict) -> Query:
         question = clean_question(inputs["question"], self.settings.max_question_chars)
-        history = [(str(q), str(a)) for q, a in inputs.get("history") or []]
+        history = history_turns([list(t) for t in inputs.get("history") or []], self.settings)
         answerer = self._get(inputs.get("answerer"))
         if history and hasattr(answerer, "condense"):
             return Query(answerer.condense(question, history))
@@ -142,7 +171,7 @@ class Chain:
         started = state.get("started", time.perf_counter())
         return Answer(question, reply.text, reply.citations, state["passages"], reply.abstained,
                       self.retriever.expand(state["query"].text), (time.perf_counter() - started) * 1000,
-                      reply.short, reply.confidence)
+                      reply.short, reply.confidence, reply.notice)
 
 
 def load_chain(index_dir: str | Path = "index", answerer: str | None = None, llm=None, settings: Settings | None = None) -> Chain:

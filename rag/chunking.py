@@ -5,7 +5,9 @@ its start or end do not count) has one paragraph per line.
 Sentences come from pysbd; a chunk packs whole consecutive sentences of one paragraph, up to
 ``max_sentences`` and ``max_chars``; with ``keep_references``, a sentence that opens by pointing back ("This",
 "They", "Such", ...) stays with the sentence before it, past ``max_sentences`` (a single longer sentence stays whole; only a run of text longer than
-``hard_max_chars`` with no sentence boundary is split at spaces). For every chunk,
+``hard_max_chars`` with no sentence boundary is split at spaces). pysbd's time grows with the square of its
+input's length, so a paragraph is fed to it in runs of at most ``sentence_run_chars``, cut after a sentence end
+(else at a space), and a run without sentence punctuation is not fed to it at all. For every chunk,
 ``text[chunk.start:chunk.end] == chunk.text``.
 
 A large document need not be one string: :meth:`Chunker.split_stream` takes its text as consecutive pieces
@@ -31,7 +33,7 @@ from itertools import chain
 
 from rag.records import Chunk
 
-VERSION = 3
+VERSION = 4
 """Bumped whenever the same settings would split a text differently (a changed version rebuilds the index)."""
 
 MAX_PARAGRAPH_CHARS = 1_000_000
@@ -44,6 +46,9 @@ _BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n")
 _LINE_BREAK = re.compile(r"\n")
 _NON_SPACE = re.compile(r"\S")  # for str patterns, \s is exactly str.isspace()
 _GAP = re.compile(r"[ \t\r\f\v]*(\n)?")
+_SENTENCE_PUNCTUATION = re.compile(r"[.!?…。！？]")
+_SENTENCE_END_BEFORE_NEXT = re.compile(r"[.!?…。！？][\"'”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
+"""A sentence end followed by what looks like the next sentence's start: a safe place to cut a long run."""
 
 
 def has_blank_lines(text: str) -> bool:
@@ -158,6 +163,7 @@ class Chunker:
     overlap_sentences: int = 0
     hard_max_chars: int = 2000
     keep_references: bool = True
+    sentence_run_chars: int = 2000
 
     @cached_property
     def _segmenter(self):
@@ -167,6 +173,30 @@ class Chunker:
 
     def sentences(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
         """Spans of the sentences of ``text[start:end]``, in order, trimmed of whitespace."""
+        spans: list[tuple[int, int]] = []
+        for run_start, run_end in self._runs(text, start, end):
+            if _SENTENCE_PUNCTUATION.search(text, run_start, run_end):
+                spans.extend(self._segment(text, run_start, run_end))
+            else:
+                spans.extend(self._unsplit(text, run_start, run_end))
+        return spans
+
+    def _runs(self, text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """``[start, end)`` in runs of at most ``sentence_run_chars``, each cut after the last sentence end before
+        the limit (a space when there is none; the limit itself when there is no space either)."""
+        limit = self.sentence_run_chars
+        while end - start > limit:
+            window = text[start:start + limit]
+            last = None
+            for last in _SENTENCE_END_BEFORE_NEXT.finditer(window):
+                pass
+            cut = start + last.end() if last else (text.rfind(" ", start + 1, start + limit) + 1 or start + limit)
+            yield start, cut
+            start = cut
+        yield start, end
+
+    def _segment(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
+        """pysbd's sentences of ``text[start:end]`` as trimmed spans (long ones cut by :meth:`_split_long`)."""
         spans: list[tuple[int, int]] = []
         cursor = start
         for piece in self._segmenter.segment(text[start:end]):
@@ -178,8 +208,12 @@ class Chunker:
                 break
             spans.extend(self._split_long(text, found, found + len(piece)))
             cursor = found + len(piece)
-        spans.extend(s for s in self._split_long(text, *next(_trim(text, cursor, end), (end, end))) if s[0] < s[1])
+        spans.extend(self._unsplit(text, cursor, end))
         return spans
+
+    def _unsplit(self, text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """``text[start:end]`` as one sentence, trimmed (none if blank), cut by :meth:`_split_long` when too long."""
+        return (s for s in self._split_long(text, *next(_trim(text, start, end), (end, end))) if s[0] < s[1])
 
     def _split_long(self, text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         while end - start > self.hard_max_chars:

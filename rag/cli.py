@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -29,6 +30,15 @@ CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus dire
 IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index directory [default: RAG_INDEX_DIR or index].")]
 KOpt = Annotated[Optional[int], typer.Option("-k", "--k", min=1, max=100, help="Passages to retrieve.")]
 ModeOpt = Annotated[Optional[str], typer.Option("--mode", help="hybrid, dense or bm25.")]
+
+
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Terminal escape sequences (CSI, OSC) and the other control characters but tab and newline."""
+
+
+def plain(text: str) -> Text:
+    """Text for the terminal: no rich markup, no escape sequences or control characters, no lone surrogates."""
+    return Text(_CONTROL.sub("", str(text)).encode("utf-8", "replace").decode("utf-8"))
 
 
 def settings_from(**overrides) -> Settings:
@@ -48,7 +58,7 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except RagError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            err.print(Text("error: ", style="red") + plain(exc), highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -69,7 +79,7 @@ def ensure_index(settings: Settings, force: bool = False, quiet: bool = False):
             progress=lambda stage, done, total: bar.update(task, completed=done, total=total),
         )
     for line in report.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(line)}", soft_wrap=True)
+        err.print(Text("warning: ", style="yellow") + plain(line), soft_wrap=True)
     return report
 
 
@@ -81,7 +91,7 @@ def index(corpus: CorpusOpt = None, index: IndexOpt = None, force: Annotated[boo
     report = ensure_index(settings, force=force)
     counts = report.manifest["counts"]
     verb = "built" if report.built else "up to date, kept"
-    out.print(f"index {verb}: {counts['documents']} document(s), {counts['chunks']} chunks in {settings.index_dir} ({report.manifest['faiss_kind']} FAISS)")
+    out.print(plain(f"index {verb}: {counts['documents']} document(s), {counts['chunks']} chunks in {settings.index_dir} ({report.manifest['faiss_kind']} FAISS)"))
 
 
 @app.command()
@@ -94,11 +104,13 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ):
     """Show the passages that best match QUERY."""
+    from rag.chain import clean_question
     from rag.retrieval import load_retriever
 
     settings = settings_from(index_dir=index, top_k=k, mode=mode)
     if not query.strip():
         raise RagError("the query is empty: give some words to search for")
+    query = clean_question(query, settings.max_question_chars)
     passages = load_retriever(settings.index_dir, settings).search(query)
     if as_json:
         sys.stdout.write(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2) + "\n")
@@ -107,7 +119,7 @@ def search(
     for col in ("#", "score", "source", "span", "text"):
         table.add_column(col, overflow="fold")
     for i, p in enumerate(passages, 1):
-        table.add_row(str(i), f"{p.score:.4f}", p.source, f"{p.start}-{p.end}", p.text)
+        table.add_row(str(i), f"{p.score:.4f}", plain(p.source), f"{p.start}-{p.end}", plain(p.text))
     out.print(table)
 
 
@@ -127,31 +139,39 @@ def ask(
 
     settings = settings_from(index_dir=index, top_k=k, mode=mode, answerer=answerer)
     answerers.check_name(settings.answerer)
-    turns = read_history(history) if history else []
+    turns = read_history(history, settings) if history else []
     answer = load_chain(settings.index_dir, settings=settings).ask(question, turns)
+    if answer.notice:
+        err.print(Text("note: ", style="yellow") + plain(answer.notice), highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) + "\n")
         return
     if answer.rewritten_query != answer.question:
-        out.print(f"[dim]searched for: {answer.rewritten_query}[/dim]", highlight=False)
+        out.print(plain(f"searched for: {answer.rewritten_query}"), style="dim", highlight=False)
     if answer.short:
-        out.print(f"answer: {answer.short.quote}", style="bold", highlight=False, markup=False)
-    out.print(answer.text, style="yellow" if answer.abstained else None, highlight=False, markup=False)
+        out.print(plain(f"answer: {answer.short.quote}"), style="bold", highlight=False)
+    out.print(plain(answer.text), style="yellow" if answer.abstained else None, highlight=False)
     for c in answer.citations:
-        out.print(f"[{c.n}] {c.source}:{c.start}-{c.end}", style="cyan", highlight=False, markup=False)
+        out.print(plain(f"[{c.n}] {c.source}:{c.start}-{c.end}"), style="cyan", highlight=False)
     if answer.abstained and answer.passages:
         out.print("Related reading:", style="dim")
         for p in answer.passages[:3]:
-            out.print(f"  {p.source}:{p.start}-{p.end}  {p.text[:100]}…", style="dim", highlight=False, markup=False)
+            out.print(plain(f"  {p.source}:{p.start}-{p.end}  {p.text[:100]}…"), style="dim", highlight=False)
 
 
-def read_history(path: Path) -> list[tuple[str, str]]:
-    """Turns from a JSON list of ``{"question", "answer"}``; a clear error for anything else."""
+def read_history(path: Path, settings: Settings) -> list[tuple[str, str]]:
+    """Turns from a JSON list of ``{"question", "answer"}`` within the history limits; a clear error otherwise."""
+    from rag.chain import history_turns
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return [(str(t["question"]), str(t["answer"])) for t in data]
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise RagError(f"cannot read history {path}: expected a JSON list of {{\"question\", \"answer\"}} ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else getattr(exc, "strerror", None) or exc
+        raise RagError(f"cannot read history {path}: {why}") from None
+    try:
+        return history_turns(data, settings)
+    except RagError as exc:
+        raise RagError(f"cannot use history {path}: {exc}") from None
 
 
 @app.command("train-reader")

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     sentence_hard_max_chars: int = Field(
         2000, ge=100, description="A 'sentence' longer than this (e.g. text without punctuation) is split at spaces."
     )
+    sentence_run_chars: int = Field(
+        2000, ge=100, le=20000, description="The sentence splitter reads a long paragraph in runs of at most this many characters (cut after a sentence end)."
+    )
     top_k: int = Field(5, ge=1, le=100, description="Passages returned per search.")
     mode: Mode = Field("hybrid", description="Retrieval mode: hybrid, dense or bm25.")
     rrf_k: int = Field(5, ge=1, description="Reciprocal rank fusion constant.")
@@ -53,13 +56,16 @@ class Settings(BaseSettings):
     rerank_candidates: int = Field(25, ge=1, le=200, description="Fused candidates the reader reorders.")
     reader_model: Path | None = Field(None, description="Folder of a reader trained by `rag train-reader` (default: rag/models/reader).")
     reader_threshold: float | None = Field(
-        None, ge=0, le=1, description="Abstain when the reader's best score is under this (default: the model card's calibrated value)."
+        None, ge=0, le=1, description="Abstain when the reader's confidence is under this (default: the model card's calibrated value)."
     )
     reader_context: Literal["paragraph", "document"] = Field(
         "paragraph", description="The reader sees each sentence with the sentence before it in its paragraph, or in its whole file."
     )
     span_threshold: float = Field(0.3, ge=0, le=1, description="Show the short answer when the span model's confidence reaches this.")
-    max_question_chars: int = Field(2000, ge=10, description="Longest question accepted, in characters.")
+    max_question_chars: int = Field(2000, ge=10, description="Longest question (or search query) accepted, in characters.")
+    max_history_turns: int = Field(50, ge=0, description="Most earlier turns a client may send with a question.")
+    max_upload_mb: float = Field(10, gt=0, le=1024, description="Largest file the chat server accepts on its upload route, in MB.")
+    max_history_chars: int = Field(50_000, ge=0, description="Most characters of earlier turns a client may send with a question.")
     llm_provider: Literal["none", "ollama", "openai", "llamacpp"] = Field(
         "none", description="LLM back end for the `llm` answerer: ollama, openai (any OpenAI-compatible URL) or llamacpp."
     )
@@ -67,6 +73,7 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(None, description="Server URL for ollama or an OpenAI-compatible endpoint.")
     llm_api_key: SecretStr | None = Field(None, description="API key for an OpenAI-compatible endpoint.")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the LLM.")
+    llm_timeout: float = Field(60.0, gt=0, le=600, description="Seconds to wait for the LLM server before answering offline.")
     ui_auth: SecretStr | None = Field(
         None, description='Log-in for the chat UI as "user:password"; without it, binding beyond loopback warns.'
     )

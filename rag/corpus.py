@@ -1,5 +1,9 @@
 """Read a corpus directory: every ``.txt``/``.md`` file below it, decoded as UTF-8.
 
+The corpus never reaches outside its folder: a linked file whose real path lies outside it is skipped (so are
+broken links and loops), linked folders are not followed, and unreadable or vanishing entries are skipped;
+each kind is named in the scan's warnings and the rest of the corpus is read.
+
 The one decoding step: the file's bytes are decoded as strict UTF-8 (no newline translation, a BOM kept as a
 character), so every offset in the index is a character index into ``path.read_bytes().decode("utf-8")``
 (what :func:`read_source` returns).
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,21 +111,24 @@ class Document:
 
 @dataclass
 class CorpusScan:
-    """The readable documents of a corpus, sorted by id, and the files left out: ``not_text`` (not UTF-8, or
-    binary) and ``too_large`` (id -> size in bytes, over ``max_file_mb``)."""
+    """The readable documents of a corpus, sorted by id, and the entries left out: ``not_text`` (not UTF-8, or
+    binary), ``too_large`` (id -> size in bytes, over ``max_file_mb``) and ``unusable`` (path -> why: a link
+    that leads outside the corpus, is broken or loops, a linked folder, an unreadable file or folder, a file
+    that vanished while the corpus was read, a name that is not UTF-8)."""
 
     documents: list[Document]
     not_text: list[str] = field(default_factory=list)
     too_large: dict[str, int] = field(default_factory=dict)
     max_file_mb: float | None = None
+    unusable: dict[str, str] = field(default_factory=dict)
 
     @property
     def skipped(self) -> list[str]:
         """Every file left out, sorted."""
-        return sorted([*self.not_text, *self.too_large])
+        return sorted([*self.not_text, *self.too_large, *self.unusable])
 
     def warnings(self) -> list[str]:
-        """One line per kind of file left out, naming the files (and how to raise the size limit)."""
+        """One line per kind of entry left out, naming them (and how to raise the size limit)."""
         lines = []
         if self.not_text:
             lines.append(f"skipped {len(self.not_text)} file(s) that are not UTF-8 text: {', '.join(self.not_text)}")
@@ -130,16 +138,74 @@ class CorpusScan:
                 f"skipped {len(self.too_large)} file(s) larger than max_file_mb = {self.max_file_mb:g} MB: {names}; "
                 "raise the limit with RAG_MAX_FILE_MB (e.g. RAG_MAX_FILE_MB=500)"
             )
+        by_reason: dict[str, list[str]] = {}
+        for name, why in self.unusable.items():
+            by_reason.setdefault(why, []).append(name)
+        lines += [f"skipped {len(names)} {why}: {', '.join(sorted(names))}" for why, names in by_reason.items()]
         return lines
 
 
-def _corpus_files(corpus_dir: Path) -> list[Path]:
+OUTSIDE = "link(s) leading outside the corpus folder"
+BROKEN = "broken link(s)"
+LOOP = "link loop(s)"
+LINKED_FOLDER = "linked folder(s) (not followed)"
+UNREADABLE = "unreadable file(s) or folder(s)"
+VANISHED = "file(s) that vanished while the corpus was read"
+BAD_NAME = "file(s) whose name is not UTF-8 (shown escaped)"
+
+
+def _shown(name: str) -> str:
+    """A path for messages: undecodable bytes of a file name as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _corpus_files(corpus_dir: Path, unusable: dict[str, str]) -> list[Path]:
+    """The text files under ``corpus_dir`` whose real path lies inside it (hidden entries left out); the entries
+    that cannot be used go into ``unusable``. Linked folders are never followed."""
     if not corpus_dir.is_dir():
         raise RagError(f"corpus directory not found: {corpus_dir} (point --corpus at a folder of .txt or .md files)")
-    return sorted(
-        p for p in corpus_dir.rglob("*")
-        if p.is_file() and p.suffix.lower() in SUFFIXES and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
-    )
+    root = corpus_dir.resolve()
+    found = []
+
+    def rel(path: str) -> str:
+        return _shown(Path(path).relative_to(corpus_dir).as_posix())
+
+    def on_error(exc: OSError) -> None:
+        unusable[rel(exc.filename) if exc.filename else str(corpus_dir)] = UNREADABLE
+
+    for folder, dirs, files in os.walk(corpus_dir, onerror=on_error, followlinks=False):
+        for name in list(dirs):
+            if name.startswith("."):
+                dirs.remove(name)
+            elif os.path.islink(os.path.join(folder, name)):
+                dirs.remove(name)
+                unusable[rel(os.path.join(folder, name))] = LINKED_FOLDER
+        for name in files:
+            path = Path(folder, name)
+            if name.startswith(".") or path.suffix.lower() not in SUFFIXES:
+                continue
+            doc_id = rel(str(path))
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                unusable[doc_id] = BAD_NAME
+                continue
+            if path.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except FileNotFoundError:
+                    unusable[doc_id] = BROKEN
+                    continue
+                except (OSError, RuntimeError):  # RuntimeError: Python 3.11's "Symlink loop"
+                    unusable[doc_id] = LOOP
+                    continue
+                if not target.is_relative_to(root):
+                    unusable[doc_id] = OUTSIDE
+                    continue
+                if not target.is_file():
+                    continue
+            found.append(path)
+    return sorted(found)
 
 
 def scan_document(path: Path, doc_id: str, block_bytes: int = BLOCK_BYTES) -> Document | None:
@@ -162,13 +228,20 @@ def scan_corpus(corpus_dir: str | Path, max_file_mb: float | None = None, block_
     corpus_dir = Path(corpus_dir)
     scan = CorpusScan([], max_file_mb=max_file_mb)
     limit = None if max_file_mb is None else max_file_mb * MB
-    for path in _corpus_files(corpus_dir):
+    for path in _corpus_files(corpus_dir, scan.unusable):
         doc_id = path.relative_to(corpus_dir).as_posix()
-        size = path.stat().st_size
-        if limit is not None and size > limit:
-            scan.too_large[doc_id] = size
+        try:
+            size = path.stat().st_size
+            if limit is not None and size > limit:
+                scan.too_large[doc_id] = size
+                continue
+            doc = scan_document(path, doc_id, block_bytes)
+        except FileNotFoundError:
+            scan.unusable[doc_id] = VANISHED
             continue
-        doc = scan_document(path, doc_id, block_bytes)
+        except OSError:
+            scan.unusable[doc_id] = UNREADABLE
+            continue
         if doc is None:
             scan.not_text.append(doc_id)
         else:
@@ -180,6 +253,8 @@ def scan_corpus(corpus_dir: str | Path, max_file_mb: float | None = None, block_
         if scan.too_large:
             why.append(f"{len(scan.too_large)} larger than max_file_mb = {max_file_mb:g} MB: {', '.join(list(scan.too_large)[:5])}; "
                        "raise the limit with RAG_MAX_FILE_MB")
+        if scan.unusable:
+            why.append(f"{len(scan.unusable)} unusable: {', '.join(f'{n} ({w})' for n, w in list(scan.unusable.items())[:5])}")
         raise RagError(f"no .txt or .md documents found in {corpus_dir}" + (f" ({'; '.join(why)})" if why else ""))
     return scan
 

@@ -83,6 +83,7 @@ def _chunker(settings: Settings) -> Chunker:
         overlap_sentences=settings.chunk_overlap_sentences,
         hard_max_chars=settings.sentence_hard_max_chars,
         keep_references=settings.chunk_keep_references,
+        sentence_run_chars=settings.sentence_run_chars,
     )
 
 
@@ -138,8 +139,17 @@ def build_index(
     settings = settings or Settings()
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
     scan = scan_corpus(corpus_dir, settings.max_file_mb)
+    fingerprint = _fingerprint(settings, {d.id: d.sha256 for d in scan.documents})
+    try:
+        return _build(corpus_dir, index_dir, settings, scan, fingerprint, force, progress)
+    except OSError as exc:  # disk full, a read-only or unwritable folder, a file where the folder should be
+        raise RagError(f"cannot write the index in {index_dir}: {exc.strerror or exc}"
+                       f"{f' ({exc.filename})' if exc.filename else ''}; the previous index, if any, is unchanged") from None
+
+
+def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerprint: dict, force: bool,
+           progress: Progress | None) -> BuildReport:
     docs, skipped, too_large = scan.documents, scan.not_text, list(scan.too_large)
-    fingerprint = _fingerprint(settings, {d.id: d.sha256 for d in docs})
     index_dir.mkdir(parents=True, exist_ok=True)
     with _locked(index_dir):
         live = current_build(index_dir) if (index_dir / POINTER).exists() else None

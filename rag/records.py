@@ -111,7 +111,9 @@ class Answer:
     short: ShortAnswer | None = None
     """The short answer inside the first citation ("Michael Collins"), when the reader is confident of one."""
     confidence: float | None = None
-    """The answerer's confidence that the documents answer the question (the reader's best score)."""
+    """The answerer's confidence that the documents answer the question (the reader's)."""
+    notice: str | None = None
+    """How the answer was made when that is not as asked, e.g. the offline answer because the LLM did not answer."""
 
     def to_dict(self) -> dict:
         """The ``rag ask --json`` object."""
@@ -125,4 +127,5 @@ class Answer:
             "latency_ms": round(self.latency_ms, 2),
             "short_answer": self.short.to_dict() if self.short else None,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "notice": self.notice,
         }

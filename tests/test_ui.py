@@ -8,8 +8,11 @@ RAG_UI_SCREENSHOT to choose where the screenshot goes (default: <tmp>/ui_screens
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import shutil
+import threading
 import socket
 import statistics
 import subprocess
@@ -52,18 +55,22 @@ def serve_command() -> list[str]:
     return [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "ui.app"]
 
 
-@pytest.fixture(scope="module")
-def server(seed_index, tmp_path_factory):
-    """`rag serve` over the seed index on a free port; yields its URL and stops it afterwards."""
+SERVER_PIDS: dict[str, int] = {}
+"""The process of each running test server, by URL (for its memory figures)."""
+
+
+@contextlib.contextmanager
+def serving(index: Path, corpus: Path, log: Path):
+    """`rag serve` over ``index`` on a free port; yields its URL and stops it afterwards."""
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            serve_command() + ["--host", "127.0.0.1", "--port", str(port), "--index", str(seed_index), "--corpus", str(SEEDS)],
+            serve_command() + ["--host", "127.0.0.1", "--port", str(port), "--index", str(index), "--corpus", str(corpus)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
+    SERVER_PIDS[url] = proc.pid
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -89,12 +96,19 @@ def server(seed_index, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def server(seed_index, tmp_path_factory):
+    """`rag serve` over the seed index on a free port."""
+    with serving(seed_index, SEEDS, tmp_path_factory.mktemp("serve") / "serve.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def client(server):
     return gradio_client.Client(server, verbose=False)
 
 
 def assert_exact_citations(result: dict) -> None:
-    assert set(result) == {"question", "rewritten_query", "answer", "abstained", "citations", "passages", "latency_ms", "short_answer", "confidence"}
+    assert set(result) == {"question", "rewritten_query", "answer", "abstained", "citations", "passages", "latency_ms", "short_answer", "confidence", "notice"}
     for c in result["citations"]:
         assert f"[{c['n']}]" in result["answer"]
         assert rag.read_source(SEEDS / c["source"])[c["start"] : c["end"]] == c["quote"]
@@ -129,8 +143,29 @@ def test_ask_over_long_or_empty_question_is_a_clear_error(client):
         client.predict("why " * 600, [], api_name="/ask")
     with pytest.raises(AppError, match="empty"):
         client.predict("   ", [], api_name="/ask")
-    with pytest.raises(AppError, match="history must be"):
+    with pytest.raises(AppError, match="[Hh]istory must be"):
         client.predict("Where?", "not a list", api_name="/ask")
+    with pytest.raises(AppError, match="51 turns; the limit is 50"):
+        client.predict("Where?", [["q", "a"]] * 51, api_name="/ask")
+    with pytest.raises(AppError, match="the limit is 50,000"):
+        client.predict("Where?", [["q" * 30_000, "a" * 30_000]], api_name="/ask")
+
+
+
+def test_ask_over_http_with_a_lone_surrogate_in_the_history(server):
+    """Raw JSON can carry a lone surrogate (``\\udc80``) that no Python client would send: it is dropped."""
+    import json
+
+    body = b'{"data": ["Where were the talks held?", [["lone \\udc80 surrogate \\u001b[2J", "ok"]]]}'
+    request = urllib.request.Request(f"{server}gradio_api/call/ask", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        event = json.loads(resp.read())["event_id"]
+    with urllib.request.urlopen(f"{server}gradio_api/call/ask/{event}", timeout=120) as resp:
+        stream = resp.read().decode("utf-8")
+    assert "event: complete" in stream, stream[-500:]
+    data = json.loads(stream.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0])
+    assert_exact_citations(data[0])
 
 
 def test_twenty_simultaneous_sessions(server):
@@ -171,7 +206,11 @@ def test_load_fifty_concurrent_questions(server):
         errors = [f.exception() for f in futures if f.exception() is not None]
     assert not errors, f"{len(errors)} of 50 questions failed: {errors[:3]}"
     latencies = sorted(f.result() for f in futures)
-    print(f"\n50 concurrent questions: 0 errors, p50 {latencies[24]:.0f} ms, p95 {latencies[47]:.0f} ms (queue included)")
+    import psutil
+
+    rss = psutil.Process(SERVER_PIDS[server]).memory_info().rss / 2**20
+    print(f"\n50 concurrent questions: 0 errors, p50 {latencies[24]:.0f} ms, p95 {latencies[47]:.0f} ms (queue included); "
+          f"server RSS {rss:.0f} MiB")
 
 
 # -- the command line ---------------------------------------------------------------------------------------
@@ -183,6 +222,8 @@ def test_serve_errors_are_one_line(tmp_path, server):
         (["--mode", "fuzzy", "--port", str(free_port())], "invalid setting: mode"),
         (["--answerer", "oracle"], "unknown answerer"),
         (["--port", str(busy)], "cannot listen on"),
+        (["--host", "::1", "--port", str(free_port())], "IPv6 address"),
+        (["--host", "[::1]", "--port", str(free_port())], "IPv6 address"),
     ]:
         result = runner.invoke(cli, args, prog_name="rag serve")
         assert result.exit_code == 1, (args, result.output)
@@ -332,3 +373,75 @@ def test_server_serves_no_files_beyond_the_page(server, path):
         except urllib.error.HTTPError as exc:
             status, body = exc.code, b""
         assert status >= 400 or b"root:" not in body and b"[project]" not in body and b"Wang Yi" not in body, (prefix, path, status)
+
+
+def test_the_upload_route_refuses_files_over_the_limit(server):
+    """Gradio's upload route is open to every client: over max_upload_mb (10 MB) it answers with an error."""
+    def upload(size: int) -> int:
+        boundary = "rag-test-boundary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.txt\"\r\n"
+                "Content-Type: text/plain\r\n\r\n").encode() + b"a" * size + f"\r\n--{boundary}--\r\n".encode()
+        request = urllib.request.Request(f"{server.rstrip('/')}/gradio_api/upload", data=body, method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert upload(1000) == 200
+    assert upload(11 * 2**20) == 413
+
+
+def test_browser_document_and_question_text_never_becomes_markup(tmp_path):
+    """A corpus file and a question holding Markdown after lone carriage returns: no image is fetched (a
+    tracking pixel on a local server counts requests), no link is made, the text shows as text."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium found (install Debian's `chromium` package, or set RAG_CHROMIUM); never downloaded")
+    hits: list[str] = []
+
+    class Pixel(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    pixel = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pixel)
+    threading.Thread(target=pixel.serve_forever, daemon=True).start()
+    image = f"http://127.0.0.1:{pixel.server_address[1]}/t.png"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.txt").write_text(
+        f"The harbour at Gwadar was dredged in 2024.\r\r![t]({image}?doc)\r \r[click here](javascript:alert(1)) "
+        f"and [log in](http://evil.example/login) **now**.\n", encoding="utf-8", newline="")
+    rag.build_index(corpus, tmp_path / "index")
+    try:
+        with serving(tmp_path / "index", corpus, tmp_path / "serve.log") as url, sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(url, wait_until="domcontentloaded")
+                page.locator("#rag-input textarea").wait_for(timeout=30_000)
+                ask_in_page(page, "When was the harbour at Gwadar dredged?")
+                ask_in_page(page, f"What about this?\r\r![t]({image}?question) [x](javascript:alert(2))")
+                chat = page.locator("#rag-chat")
+                cite = chat.locator("a.rag-cite").first
+                cite.click()
+                page.locator(".rag-card.active").wait_for(state="visible")
+                page.wait_for_timeout(1000)  # time for any image the page would fetch
+                assert chat.locator("img").count() == 0 and page.locator(".rag-sources img").count() == 0
+                links = chat.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+                assert links and all(href.startswith("#rag-src-") for href in links), links
+                assert "[click here](javascript:alert(1))" in " ".join(page.locator(".rag-sources").inner_text().split())
+                assert f"![t]({image}?question)" in " ".join(chat.inner_text().split())
+                assert chat.locator("strong:not(.rag-short)").count() == 0
+            finally:
+                browser.close()
+    finally:
+        pixel.shutdown()
+    assert hits == []

@@ -95,11 +95,21 @@ def test_long_and_empty_questions_are_shown_briefly():
 
 
 def test_history_parsing():
-    assert parse_history(None) == [] and parse_history([]) == []
-    assert parse_history([{"question": "a", "answer": "b"}, ["c", "d"]]) == [("a", "b"), ("c", "d")]
+    settings = rag.Settings()
+    assert parse_history(None, settings) == [] and parse_history([], settings) == []
+    assert parse_history([{"question": "a", "answer": "b"}, ["c", "d"]], settings) == [("a", "b"), ("c", "d")]
     for bad in ("text", [{"question": "only"}], [1]):
-        with pytest.raises(Exception, match="history must be"):
-            parse_history(bad)
+        with pytest.raises(Exception, match="[Hh]istory must be"):
+            parse_history(bad, settings)
+
+
+def test_history_is_bounded_and_cleaned():
+    settings = rag.Settings(max_history_turns=3, max_history_chars=100)
+    with pytest.raises(Exception, match="4 turns; the limit is 3"):
+        parse_history([["q", "a"]] * 4, settings)
+    with pytest.raises(Exception, match="the limit is 100"):
+        parse_history([["q" * 60, "a" * 60]], settings)
+    assert parse_history([["lone \udc80 surrogate\x1b[2J", "ok"]], settings) == [("lone  surrogate[2J", "ok")]
 
 
 def test_options_from_the_page_are_validated():
@@ -108,3 +118,33 @@ def test_options_from_the_page_are_validated():
     assert service.options(3, "bm25", "rules") == {"k": 3, "mode": "bm25", "answerer": "rules"}
     assert service.options("x", "fuzzy", "llm") == {"k": None, "mode": None, "answerer": "rules"}
     assert service.options(500)["k"] == 20
+
+
+PAYLOADS = [
+    "Intro.\r\r![t](http://127.0.0.1:9/t.png)\r\r[click](javascript:alert(1)) and [login](http://evil.example/)",
+    "Intro.\r \r![t](http://127.0.0.1:9/t.png) **bold** `code`",
+    "Intro.\u2028\u2028![t](http://127.0.0.1:9/t.png)\n\n<img src=x onerror=alert(1)>",
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_document_and_question_text_never_becomes_markup(payload):
+    """Rendered as the Chatbot does (CommonMark, where a lone \\r ends a line): no image, link or emphasis
+    comes out of corpus or question text, and the text itself is all still there."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark")
+    cards = [{"key": "c1", "label": "[1]", "source": "a.txt", "start": 0, "end": len(payload), "before": "", "mark": payload,
+              "after": "", "clip_left": False, "clip_right": False, "para_start": 0, "para_end": len(payload), "exact": True}]
+    for html in (render.answer_html(1, payload + " [1]", cards=cards), render.user_html(payload),
+                 render.answer_html(1, payload, abstained=True, cards=cards), render.card_html(1, payload, cards[0], cards, True)):
+        out = md.render(html)
+        assert "<img" not in out and "javascript:" not in out and "<strong>" not in out and "<code>" not in out
+        assert 'href="http' not in out
+        assert re.sub(r"\s+", "", "t](http://127.0.0.1:9/t.png)") in re.sub(r"\s+", "", _text_of(out))
+
+
+def _text_of(html: str) -> str:
+    import html as h
+
+    return h.unescape(re.sub(r"<[^>]+>", "", html))

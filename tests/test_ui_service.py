@@ -87,3 +87,19 @@ def test_the_llm_answerer_streams_its_text(retriever):
 def test_llm_is_offered_only_when_configured():
     assert not llm_configured(rag.Settings())
     assert llm_configured(rag.Settings(llm_provider="ollama")) if "llm_provider" in rag.Settings.model_fields else True
+
+
+def test_an_llm_that_does_not_answer_gives_the_offline_answer_with_a_notice_in_the_chat(retriever):
+    import socket
+
+    with socket.socket() as s:  # a free port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = retriever.settings.model_copy(update={"llm_provider": "openai", "llm_model": "any", "llm_timeout": 5,
+                                                     "llm_base_url": f"http://127.0.0.1:{port}/v1"})
+    chain = rag.Chain(retriever, answerer="llm", settings=settings)
+    service = ChatService(chain, settings, SEEDS, ("rules", "llm"), "llm")
+    messages, turns, panel, _ = run(service, "Which port will the corridor improve?", answerer="llm")[-1]
+    html = messages[-1]["content"]
+    assert turns[-1]["ok"] and 'class="rag-notice"' in html and "did not answer" in html
+    assert "Gwadar" in html and 'class="rag-cite"' in html and "rag-error" not in html

@@ -39,6 +39,8 @@ err = Console(stderr=True)
 MODES = ("hybrid", "dense", "bm25")
 MAX_K = 20
 DEFAULT_CONCURRENCY = 4
+HISTORY_SENT = 10
+"""Earlier turns of a conversation that go with each question (the rewrite step reads the last few)."""
 EXAMPLES = (
     "Where were the talks held?",
     "What did China and Pakistan agree about the economic corridor?",
@@ -94,7 +96,7 @@ class ChatService:
         asked = {"role": "user", "content": render.user_html(question)}
         shown = self.messages(turns) + [asked]
         yield shown, gr.skip(), gr.skip(), ""
-        history = [(t["question"], t["answer"]) for t in turns if t["ok"]]
+        history = [(t["question"], t["answer"]) for t in turns if t["ok"]][-HISTORY_SENT:]
         text, answer = "", None
         try:
             for piece in self.chain.stream(question, history, **self.options(k, mode, answerer)):
@@ -122,7 +124,7 @@ class ChatService:
         cards = render.answer_cards(answer, self.reader)
         rewritten = answer.rewritten_query if " ".join(answer.rewritten_query.split()) != " ".join(answer.question.split()) else None
         bot = render.answer_html(number, answer.text, cards=cards, abstained=answer.abstained, rewritten=rewritten,
-                                 short_answer=answer.short.quote if answer.short else None)
+                                 short_answer=answer.short.quote if answer.short else None, notice=answer.notice)
         return {"turn": number, "question": answer.question, "answer": answer.text, "ok": True,
                 "user_html": render.user_html(question), "bot_html": bot, "cards": cards}
 
@@ -138,7 +140,7 @@ class ChatService:
     # -- the API ----------------------------------------------------------------------------------------------
     def ask(self, question: str, history: list | None = None) -> dict:
         """Answer ``question`` given earlier turns; returns the ``rag ask --json`` object."""
-        turns = parse_history(history)
+        turns = parse_history(history, self.settings)
         try:
             return self.chain.ask(question, turns, **self.options()).to_dict()
         except rag.RagError as exc:
@@ -148,22 +150,13 @@ class ChatService:
             raise gr.Error(GENERIC_ERROR, print_exception=False) from None
 
 
-def parse_history(history: Any) -> list[tuple[str, str]]:
-    """Turns from a list of ``{"question", "answer"}`` (or ``[question, answer]`` pairs); a gr.Error otherwise."""
-    if history in (None, "", []):
-        return []
-    bad = gr.Error('history must be a list of {"question": ..., "answer": ...} objects', print_exception=False)
-    if not isinstance(history, list):
-        raise bad
-    turns = []
-    for item in history:
-        if isinstance(item, dict) and "question" in item and "answer" in item:
-            turns.append((str(item["question"]), str(item["answer"] or "")))
-        elif isinstance(item, (list, tuple)) and len(item) == 2:
-            turns.append((str(item[0]), str(item[1] or "")))
-        else:
-            raise bad
-    return turns
+def parse_history(history: Any, settings: rag.Settings) -> list[tuple[str, str]]:
+    """Turns from a list of ``{"question", "answer"}`` (or ``[question, answer]`` pairs) within the history
+    limits (:func:`rag.history_turns`); a gr.Error otherwise."""
+    try:
+        return rag.history_turns(history, settings)
+    except rag.RagError as exc:
+        raise gr.Error(render.friendly_error(exc), print_exception=False) from None
 
 
 def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> gr.Blocks:
@@ -226,11 +219,13 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
 
 
 def launch(demo: gr.Blocks, host: str, port: int, *, block: bool = True, quiet: bool = True, max_size: int | None = 256,
-           auth: tuple[str, str] | None = None):
-    """Queue and start the server (loopback unless ``host`` says otherwise); returns ``(app, url)``."""
+           auth: tuple[str, str] | None = None, max_upload_mb: float = 10):
+    """Queue and start the server (loopback unless ``host`` says otherwise); returns ``(app, url)``. Gradio's
+    upload route refuses files over ``max_upload_mb``."""
     demo.queue(max_size=max_size)
     app, url, _ = demo.launch(
         server_name=host, server_port=port, share=False, quiet=quiet, prevent_thread_lock=not block, auth=auth,
+        max_file_size=int(max_upload_mb * 2**20),
         show_error=False, footer_links=["api", "settings"], run_history=False, ssr_mode=False, mcp_server=False,
         enable_monitoring=False, css=render.CSS, head=render.CLICK_JS,
     )
@@ -269,7 +264,14 @@ def is_loopback(host: str) -> bool:
 
 
 def check_port(host: str, port: int) -> None:
-    """Fail early, before the chain is loaded, when ``host:port`` cannot be bound."""
+    """Fail early, before the chain is loaded, when ``host:port`` cannot be bound (or is an IPv6 address, which
+    the server's own URL handling does not take)."""
+    try:
+        if ipaddress.ip_address(host.strip("[]")).version == 6:
+            raise rag.RagError(f"--host {host} is an IPv6 address, which the chat server does not support: "
+                               "use 127.0.0.1 (this machine), 0.0.0.0 (every IPv4 interface) or a host name")
+    except ValueError:
+        pass  # a host name or an IPv4 address
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
@@ -355,7 +357,7 @@ def serve(
                       "(set RAG_UI_AUTH=user:password)", highlight=False, markup=False, soft_wrap=True)
         service = make_service(settings, settings.corpus_dir, answerer)
         demo = build_demo(service, concurrency)
-        _, url = launch(demo, host, port, block=False, auth=auth)
+        _, url = launch(demo, host, port, block=False, auth=auth, max_upload_mb=settings.max_upload_mb)
         err.print(f"rag chat on {url}  (index {settings.index_dir}; Ctrl-C to stop)", highlight=False, markup=False, soft_wrap=True)
         try:
             while demo.is_running:
@@ -363,10 +365,10 @@ def serve(
         finally:
             demo.close()
     except rag.RagError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"error: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except OSError as exc:  # e.g. the port is taken
-        err.print(f"[red]error:[/red] cannot start the server on {host}:{port}: {exc}", highlight=False, soft_wrap=True)
+        err.print(f"error: cannot start the server on {host}:{port}: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("stopped")

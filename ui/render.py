@@ -36,9 +36,24 @@ RELATED = 3
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+")
 
 
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+_MARKDOWN = {ord(ch): f"&#{ord(ch)};" for ch in "[]()!*_`~#|\\:"}
+
+
 def esc(text: str) -> str:
-    """Text as HTML: escaped, newlines as ``<br>``, and no blank line (which would end the HTML block in Markdown)."""
-    return html.escape(text, quote=True).replace("\r\n", "\n").replace("\n", "<br>")
+    """Text as inert HTML: escaped, every line break (``\\r`` too) as ``<br>`` so that no blank line ends the HTML
+    block, and Markdown's punctuation as character references so that nothing in it is read as a link,
+    image, emphasis or code."""
+    return _LINE_BREAK.sub("<br>", html.escape(text, quote=True).translate(_MARKDOWN))
+
+
+def _linked(text: str, marker) -> str:
+    """``text`` escaped, its citation markers ``[n]`` replaced by ``marker(match)`` (markup of ours)."""
+    out, at = [], 0
+    for m in MARKER.finditer(text):
+        out += [esc(text[at:m.start()]), marker(m)]
+        at = m.end()
+    return "".join(out) + esc(text[at:])
 
 
 def short(text: str, limit: int) -> str:
@@ -163,23 +178,26 @@ def _link(turn: int, c: dict, text: str, cls: str = "rag-cite") -> str:
 
 
 def answer_html(turn: int, text: str, *, cards: list[dict] | None = None, abstained: bool = False,
-                rewritten: str | None = None, streaming: bool = False, short_answer: str | None = None) -> str:
+                rewritten: str | None = None, streaming: bool = False, short_answer: str | None = None,
+                notice: str | None = None) -> str:
     """The assistant's message: text with citation links (a leading short answer in bold), the rewritten
-    query, or an abstention's look."""
+    query, a notice on how it was made, or an abstention's look."""
     by_key = {c["key"]: c for c in cards or []}
 
     def marker(m: re.Match) -> str:
         c = by_key.get(f"c{m.group(1)}")
         if c is None:
             return f'<span class="rag-cite rag-pending">{m.group(0)}</span>' if streaming else m.group(0)
-        return _link(turn, c, m.group(0))
+        return _link(turn, c, m.group(0))  # "[n]": digits and brackets only
 
     lead = f"{short_answer} — " if short_answer else ""
     if lead and text.startswith(lead):
-        body = f'<strong class="rag-short">{esc(short_answer)}</strong> — ' + MARKER.sub(marker, esc(text[len(lead):]))
+        body = f'<strong class="rag-short">{esc(short_answer)}</strong> — ' + _linked(text[len(lead):], marker)
     else:
-        body = MARKER.sub(marker, esc(text))
+        body = _linked(text, marker)
     parts = []
+    if notice:
+        parts.append(f'<div class="rag-notice">{esc(notice)}</div>')
     if rewritten:
         parts.append(f'<div class="rag-rewritten">Searched for: <q>{esc(rewritten)}</q></div>')
     if abstained:
@@ -302,6 +320,7 @@ a.rag-cite:hover, a.rag-cite:focus-visible { background: #1d4ed8; color: #fff !i
 a.rag-cite.selected { background: #1d4ed8; color: #fff !important; }
 span.rag-pending { opacity: .6; cursor: default; }
 .rag-rewritten { font-size: .85em; opacity: .75; margin-bottom: .35em; padding-left: .6em; border-left: 2px solid #94a3b8; }
+.rag-notice { font-size: .85em; margin-bottom: .35em; padding: .2em .6em; border-left: 3px solid #d97706; background: rgba(217, 119, 6, .08); }
 .rag-abstain { border-left: 4px solid #d97706; padding-left: .7em; }
 .rag-abstain .rag-abstain-head { font-weight: 700; color: #b45309; margin-bottom: .2em; }
 .rag-abstain .rag-text { font-style: italic; }

@@ -43,6 +43,8 @@ class Reply:
     abstained: bool = False
     short: ShortAnswer | None = None
     confidence: float | None = None
+    notice: str | None = None
+    """Something the user should know about how the answer was made (e.g. the LLM did not answer)."""
 
 
 def abstention(confidence: float | None = None) -> Reply:
