@@ -162,6 +162,8 @@ def _shown(name: str) -> str:
 def _corpus_files(corpus_dir: Path, unusable: dict[str, str]) -> list[Path]:
     """The text files under ``corpus_dir`` whose real path lies inside it (hidden entries left out); the entries
     that cannot be used go into ``unusable``. Linked folders are never followed."""
+    if corpus_dir.is_file():
+        raise RagError(f"{corpus_dir} is a file, not a folder: put it in a folder and point --corpus at the folder")
     if not corpus_dir.is_dir():
         raise RagError(f"corpus directory not found: {corpus_dir} (point --corpus at a folder of .txt or .md files)")
     root = corpus_dir.resolve()

@@ -144,3 +144,15 @@ def test_an_index_that_cannot_be_written_is_one_line_and_loses_nothing(tmp_path,
     result = _index(SEEDS_DIR, blocker / "index")
     assert result.exit_code == 1 and "cannot write the index" in result.stderr and "Traceback" not in result.output
     assert blocker.read_text(encoding="utf-8") == "not a folder\n"
+
+
+def test_a_corpus_that_is_a_file_and_a_history_that_is_an_object_are_one_clear_line(tmp_path, seed_index):
+    note = tmp_path / "note.txt"
+    note.write_text("The harbour opened in 2024.\n", encoding="utf-8")
+    result = _index(note, tmp_path / "idx")
+    assert result.exit_code == 1 and "is a file, not a folder" in result.stderr
+    history = tmp_path / "history.json"
+    history.write_text('{"question": "Where?", "answer": "Beijing."}', encoding="utf-8")
+    result = CliRunner().invoke(app, ["ask", "When?", "--history", str(history), "--index", str(seed_index)])
+    assert result.exit_code == 1 and "history must be a list" in result.stderr
+    assert "string indices" not in result.output and len(result.stderr.strip().splitlines()) == 1
