@@ -133,7 +133,7 @@ class Chain:
 
     def _rewrite(self, inputs: dict) -> Query:
         question = clean_question(inputs["question"], self.settings.max_question_chars)
-        history = history_turns([list(t) for t in inputs.get("history") or []], self.settings)
+        history = history_turns(list(inputs.get("history") or []), self.settings)
         answerer = self._get(inputs.get("answerer"))
         if history and hasattr(answerer, "condense"):
             return Query(answerer.condense(question, history))
