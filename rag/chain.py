@@ -17,6 +17,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -169,7 +170,9 @@ class Chain:
     def _finish(self, state: dict, reply: Reply) -> Answer:
         question = clean_question(state["question"], self.settings.max_question_chars)
         started = state.get("started", time.perf_counter())
-        return Answer(question, reply.text, reply.citations, state["passages"], reply.abstained,
+        index = self.retriever.index
+        citations = [replace(c, page=index.page_of(c.source, c.start)) for c in reply.citations]
+        return Answer(question, reply.text, citations, state["passages"], reply.abstained,
                       self.retriever.expand(state["query"].text), (time.perf_counter() - started) * 1000,
                       reply.short, reply.confidence, reply.notice)
 

@@ -1,4 +1,7 @@
-"""Read a corpus directory: every ``.txt``/``.md`` file below it, decoded as UTF-8.
+"""Read a corpus directory: every ``.txt``/``.md`` file below it, decoded as UTF-8, and every PDF, HTML and Word file.
+
+PDF, HTML and Word files are only hashed here; their text is extracted when the index is built
+(:mod:`rag.extract`) and stored in the index, and their citations are spans of that text.
 
 The corpus never reaches outside its folder: a linked file whose real path lies outside it is skipped (so are
 broken links and loops), linked folders are not followed, and unreadable or vanishing entries are skipped;
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from rag.chunking import BlankLineProbe
 from rag.errors import RagError
+from rag.extract import EXTRACTORS, extract
 
 SUFFIXES = (".txt", ".md", ".markdown", ".rst")
 BLOCK_BYTES = 1 << 18
@@ -41,8 +45,16 @@ MB = 1 << 20
 
 
 def read_source(path: Path) -> str:
-    """Decode a source file exactly as the index did (strict UTF-8, nothing translated)."""
+    """The text of a source file as the index read it: strict UTF-8, nothing translated; for a PDF, HTML or Word
+    file, its extracted text (:func:`rag.extract.extract`, the text the index stores)."""
+    if path.suffix.lower() in EXTRACTORS:
+        return extract(path).text
     return path.read_bytes().decode("utf-8")
+
+
+def extracted_kind(path: Path) -> bool:
+    """Whether ``path``'s text is extracted (PDF, HTML, Word) rather than read as UTF-8 text."""
+    return path.suffix.lower() in EXTRACTORS
 
 
 def source_path(corpus_dir: str | Path, source: str) -> Path:
@@ -79,13 +91,15 @@ class Document:
     """A readable source file: ``id`` is its POSIX path relative to the corpus directory.
 
     The text is not kept: :attr:`text` reads the whole file, :meth:`blocks` streams it. ``blank_lines`` is the
-    paragraph rule of the text (:func:`rag.chunking.has_blank_lines`), found while the file was checked.
+    paragraph rule of the text (:func:`rag.chunking.has_blank_lines`), found while the file was checked (for a
+    PDF, HTML or Word file, ``extracted`` is true and the text comes from :mod:`rag.extract` at build time).
     """
 
     id: str
     path: Path
     sha256: str
     blank_lines: bool
+    extracted: bool = False
 
     @property
     def text(self) -> str:
@@ -165,7 +179,7 @@ def _corpus_files(corpus_dir: Path, unusable: dict[str, str]) -> list[Path]:
     if corpus_dir.is_file():
         raise RagError(f"{corpus_dir} is a file, not a folder: put it in a folder and point --corpus at the folder")
     if not corpus_dir.is_dir():
-        raise RagError(f"corpus directory not found: {corpus_dir} (point --corpus at a folder of .txt or .md files)")
+        raise RagError(f"corpus directory not found: {corpus_dir} (point --corpus at a folder of .txt, .md, .pdf, .html or .docx files)")
     root = corpus_dir.resolve()
     found = []
 
@@ -184,7 +198,7 @@ def _corpus_files(corpus_dir: Path, unusable: dict[str, str]) -> list[Path]:
                 unusable[rel(os.path.join(folder, name))] = LINKED_FOLDER
         for name in files:
             path = Path(folder, name)
-            if name.startswith(".") or path.suffix.lower() not in SUFFIXES:
+            if name.startswith(".") or path.suffix.lower() not in (*SUFFIXES, *EXTRACTORS):
                 continue
             doc_id = rel(str(path))
             try:
@@ -211,7 +225,14 @@ def _corpus_files(corpus_dir: Path, unusable: dict[str, str]) -> list[Path]:
 
 
 def scan_document(path: Path, doc_id: str, block_bytes: int = BLOCK_BYTES) -> Document | None:
-    """Check, hash and probe one file block by block; None if it is not UTF-8 text (or holds a NUL byte)."""
+    """Check, hash and probe one file block by block; None if it is not UTF-8 text (or holds a NUL byte). A PDF,
+    HTML or Word file is only hashed."""
+    if extracted_kind(path):
+        hasher = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while block := fh.read(block_bytes):
+                hasher.update(block)
+        return Document(doc_id, path, hasher.hexdigest(), True, extracted=True)
     hasher, probe = hashlib.sha256(), BlankLineProbe()
     try:
         for piece in _decoded_blocks(path, hasher, block_bytes):
@@ -257,7 +278,7 @@ def scan_corpus(corpus_dir: str | Path, max_file_mb: float | None = None, block_
                        "raise the limit with RAG_MAX_FILE_MB")
         if scan.unusable:
             why.append(f"{len(scan.unusable)} unusable: {', '.join(f'{n} ({w})' for n, w in list(scan.unusable.items())[:5])}")
-        raise RagError(f"no .txt or .md documents found in {corpus_dir}" + (f" ({'; '.join(why)})" if why else ""))
+        raise RagError(f"no .txt, .md, .pdf, .html or .docx documents found in {corpus_dir}" + (f" ({'; '.join(why)})" if why else ""))
     return scan
 
 

@@ -2,8 +2,10 @@
 
 Layout: ``index_dir/CURRENT`` names the live build, a folder ``index_dir/build-*`` holding ``manifest.json``,
 ``chunks.jsonl``, ``vectors.faiss``, ``bm25/``, the same two for whole paragraphs (``paragraphs.faiss``,
-``paragraphs_bm25/``; see :mod:`rag.paragraphs`), ``acronyms.json`` (see :mod:`rag.acronyms`) and (optional)
-``encoder.onnx``, the query encoder (the embedding
+``paragraphs_bm25/``; see :mod:`rag.paragraphs`), ``acronyms.json`` (see :mod:`rag.acronyms`), ``texts.jsonl``
+(the extracted text and page starts of each PDF, HTML and Word file; see :mod:`rag.extract`), the embedding
+cache ``embeddings.npy`` + ``embeddings.keys`` (see :mod:`rag.embed_cache`: a rebuild embeds only what changed)
+and (optional) ``encoder.onnx``, the query encoder (the embedding
 model exported to ONNX, so queries are encoded without importing PyTorch; see :mod:`rag.embedding`). A build is written to a new folder and made live by
 atomically replacing ``CURRENT``, so a crash at any moment leaves the previous index loadable. Nothing is pickled.
 
@@ -30,9 +32,12 @@ from rag.acronyms import Acronyms, find_acronyms
 from rag.chunking import VERSION as CHUNKER_VERSION
 from rag.chunking import Chunker
 from rag.config import Settings
+from rag.chunking import has_blank_lines
 from rag.corpus import Document, scan_corpus
+from rag.embed_cache import CachedEmbedder
 from rag.embedding import ONNX_FILE, Embedder, export_onnx
 from rag.errors import RagError
+from rag.extract import Extracted, ExtractError, extract
 from rag.lexical import BM25Index
 from rag.paragraphs import BM25 as PARAGRAPH_BM25
 from rag.paragraphs import VECTORS as PARAGRAPH_VECTORS
@@ -40,9 +45,10 @@ from rag.paragraphs import Paragraphs, paragraph_of
 from rag.records import Chunk
 from rag.store import FaissStore
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 POINTER = "CURRENT"
-FILES = ("manifest.json", "chunks.jsonl", "vectors.faiss", "bm25", PARAGRAPH_VECTORS, PARAGRAPH_BM25, "acronyms.json")
+TEXTS = "texts.jsonl"
+FILES = ("manifest.json", "chunks.jsonl", "vectors.faiss", "bm25", PARAGRAPH_VECTORS, PARAGRAPH_BM25, "acronyms.json", TEXTS)
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, called as the embedding advances."""
 
@@ -51,8 +57,9 @@ Progress = Callable[[str, int, int], None]
 class BuildReport:
     """What ``build_index`` did: ``built`` is False when the index was already up to date.
 
-    ``skipped_files`` are the corpus files that are not UTF-8 text, ``too_large_files`` those over
-    ``max_file_mb``; ``warnings`` says so in one line per kind, for the user.
+    ``skipped_files`` are the corpus files that are not UTF-8 text (or PDF, HTML, Word files without text),
+    ``too_large_files`` those over ``max_file_mb``; ``warnings`` says so in one line per kind, for the user.
+    ``embedded`` and ``reused`` count the texts embedded anew and those whose vectors came from the previous build.
     """
 
     built: bool
@@ -61,11 +68,14 @@ class BuildReport:
     skipped_files: list[str]
     too_large_files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    embedded: int = 0
+    reused: int = 0
 
 
 @dataclass
 class Index:
-    """A loaded index: manifest, chunks (list position == chunk id), vector store and BM25."""
+    """A loaded index: manifest, chunks (list position == chunk id), vector store and BM25, and the extracted
+    texts of PDF, HTML and Word files by source."""
 
     path: Path
     manifest: dict
@@ -74,6 +84,12 @@ class Index:
     bm25: BM25Index
     paragraphs: Paragraphs
     acronyms: Acronyms
+    texts: dict[str, Extracted] = field(default_factory=dict)
+
+    def page_of(self, source: str, offset: int) -> int | None:
+        """The 1-based page of ``source`` holding ``offset`` (None: a file without pages)."""
+        extracted = self.texts.get(source)
+        return extracted.page_of(offset) if extracted else None
 
 
 def _chunker(settings: Settings) -> Chunker:
@@ -160,7 +176,7 @@ def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerpr
         _remove_stale(index_dir, keep=live)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=index_dir))
         try:
-            manifest = _write_build(tmp, docs, skipped, too_large, settings, fingerprint, corpus_dir, progress)
+            manifest, counts, failed = _write_build(tmp, docs, skipped, too_large, settings, fingerprint, corpus_dir, progress, live)
             final = index_dir / f"build-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
             os.rename(tmp, final)
             _fsync_dir(index_dir)
@@ -172,20 +188,50 @@ def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerpr
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _remove_stale(index_dir, keep=final)
-    return BuildReport(True, final, manifest, skipped, too_large, scan.warnings())
+    lines = [f"skipped {len(names)} {why}: {', '.join(names)}" for why, names in _grouped(failed).items()]
+    return BuildReport(True, final, manifest, [*skipped, *failed], too_large, scan.warnings() + lines, **counts)
+
+
+def _grouped(failed: dict[str, str]) -> dict[str, list[str]]:
+    by_reason: dict[str, list[str]] = {}
+    for name, why in failed.items():
+        by_reason.setdefault(f"file(s) without text to index ({why})", []).append(name)
+    return by_reason
+
+
+def _previous_texts(build: Path | None) -> dict[str, Extracted]:
+    """The previous build's extracted texts by file hash (an extraction is reused when the file is the same)."""
+    try:
+        rows = [json.loads(line) for line in (build / TEXTS).read_text(encoding="utf-8").splitlines()] if build else []
+        return {r["sha256"]: Extracted(r["text"], tuple(r["pages"]) if r["pages"] else None) for r in rows}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _write_build(
     folder: Path, docs: list[Document], skipped: list[str], too_large: list[str], settings: Settings, fingerprint: dict,
-    corpus_dir: Path, progress: Progress | None,
-) -> dict:
+    corpus_dir: Path, progress: Progress | None, previous: Path | None = None,
+) -> tuple[dict, dict, dict[str, str]]:
     chunker = _chunker(settings)
     chunks: list[Chunk] = []
-    for doc in docs:  # one document at a time, read in blocks: no document's whole text is held
-        chunks.extend(chunker.split_stream(doc.id, doc.blocks(), doc.blank_lines, first_id=len(chunks)))
+    old_texts, texts, failed = _previous_texts(previous), {}, {}
+    for doc in docs:  # one document at a time, read in blocks: no text file's whole text is held
+        if not doc.extracted:
+            chunks.extend(chunker.split_stream(doc.id, doc.blocks(), doc.blank_lines, first_id=len(chunks)))
+            continue
+        try:
+            texts[doc.id] = old_texts.get(doc.sha256) or extract(doc.path)
+        except (ExtractError, OSError) as exc:
+            failed[doc.id] = str(exc) if isinstance(exc, ExtractError) else f"unreadable: {exc.strerror or exc}"
+            continue
+        text = texts[doc.id].text
+        chunks.extend(chunker.split_stream(doc.id, iter([text]), has_blank_lines(text), first_id=len(chunks)))
     if not chunks:
-        raise RagError(f"the documents in {corpus_dir} contain no text to index")
+        raise RagError(f"the documents in {corpus_dir} contain no text to index"
+                       + (f" ({'; '.join(f'{n}: {w}' for n, w in list(failed.items())[:5])})" if failed else ""))
     embedder = Embedder(settings.embedding_model, settings.batch_size, backend="torch")
+    old = _read_manifest(previous) if previous else None
+    cached = CachedEmbedder(embedder, previous if old and old.get("embedding_model") == settings.embedding_model else None)
     done, total = 0, len(chunks) + len(set(paragraph_of(chunks)))
 
     def advance(n: int) -> None:
@@ -194,19 +240,25 @@ def _write_build(
         if progress:
             progress("embedding", done, total)
 
-    texts = [c.text for c in chunks]
-    vectors = embedder.encode(texts, on_batch=advance)
+    texts_of_chunks = [c.text for c in chunks]
+    vectors = cached.encode(texts_of_chunks, on_batch=advance)
     kind = None if settings.faiss_kind == "auto" else settings.faiss_kind
     store = FaissStore.build(vectors, exact_max=settings.faiss_exact_max, kind=kind)
     store.save(folder / "vectors.faiss")
-    paragraphs = Paragraphs.build(chunks, embedder, exact_max=settings.faiss_exact_max, kind=kind, on_batch=advance)
+    paragraphs = Paragraphs.build(chunks, cached, exact_max=settings.faiss_exact_max, kind=kind, on_batch=advance)
     paragraphs.save(folder)
+    cached.save(folder)
     query_encoder = export_onnx(embedder, folder / ONNX_FILE)
-    BM25Index.build(texts).save(folder / "bm25")
-    (folder / "acronyms.json").write_text(find_acronyms(texts).to_json(), encoding="utf-8")
+    BM25Index.build(texts_of_chunks).save(folder / "bm25")
+    (folder / "acronyms.json").write_text(find_acronyms(texts_of_chunks).to_json(), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
         for c in chunks:
             fh.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
+    by_id = {d.id: d.sha256 for d in docs}
+    with open(folder / TEXTS, "w", encoding="utf-8") as fh:
+        for source, ex in texts.items():
+            fh.write(json.dumps({"source": source, "sha256": by_id[source], "text": ex.text,
+                                 "pages": list(ex.pages) if ex.pages else None}, ensure_ascii=False) + "\n")
     manifest = {
         "format_version": FORMAT_VERSION,
         "embedding_model": settings.embedding_model,
@@ -218,9 +270,9 @@ def _write_build(
         "query_encoder": query_encoder,
         "corpus_dir": str(corpus_dir),
         "files": fingerprint["files"],
-        "skipped_files": skipped,
+        "skipped_files": [*skipped, *failed],
         "too_large_files": too_large,
-        "counts": {"documents": len(docs), "chunks": len(chunks), "paragraphs": len(paragraphs)},
+        "counts": {"documents": len(docs) - len(failed), "chunks": len(chunks), "paragraphs": len(paragraphs)},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fingerprint": fingerprint,
     }
@@ -229,7 +281,7 @@ def _write_build(
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
-    return manifest
+    return manifest, {"embedded": cached.embedded, "reused": cached.reused}, failed
 
 
 def _fsync_dir(path: Path) -> None:
@@ -300,7 +352,12 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
         raise RagError(f"index vectors have dimension {store.index.d}, manifest says {manifest.get('embedding_dimension')}: {fix}")
     if not (len(chunks) == len(store) == expected == bm25.retriever.scores["num_docs"]):
         raise RagError(f"index files disagree on the chunk count ({len(chunks)} chunks, {len(store)} vectors, manifest {expected}): {fix}")
-    return Index(build, manifest, chunks, store, bm25, paragraphs, acronyms)
+    try:
+        rows = [json.loads(line) for line in (build / TEXTS).read_text(encoding="utf-8").splitlines()]
+        texts = {r["source"]: Extracted(r["text"], tuple(r["pages"]) if r["pages"] else None) for r in rows}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RagError(f"index file corrupted: {build / TEXTS} ({exc}): {fix}") from None
+    return Index(build, manifest, chunks, store, bm25, paragraphs, acronyms, texts)
 
 
 def _load_store(path: Path, kind: str, fix: str) -> FaissStore:

@@ -70,16 +70,22 @@ class PassageList(list[Passage]):
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """Marker ``[n]`` in an answer points at ``quote == file_text[start:end]`` of ``source``."""
+    """Marker ``[n]`` in an answer points at ``quote == file_text[start:end]`` of ``source`` (for a PDF, HTML or
+    Word file, its text as extracted and stored in the index); ``page`` is the 1-based PDF page it starts on."""
 
     n: int
     source: str
     start: int
     end: int
     quote: str
+    page: int | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The JSON shape: n, source, start, end, quote, and ``page`` for a file with pages."""
+        d = asdict(self)
+        if self.page is None:
+            del d["page"]
+        return d
 
 
 @dataclass(frozen=True, slots=True)

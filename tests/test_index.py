@@ -87,7 +87,7 @@ def test_no_index_is_a_clear_error(tmp_path):
 
 def test_empty_corpus_is_a_clear_error(tmp_path):
     (tmp_path / "corpus").mkdir()
-    with pytest.raises(rag.RagError, match="no .txt or .md documents"):
+    with pytest.raises(rag.RagError, match="no .txt, .md, .pdf, .html or .docx documents"):
         rag.build_index(tmp_path / "corpus", tmp_path / "idx")
 
 

@@ -198,7 +198,7 @@ def test_a_corpus_of_only_too_large_files_and_bad_limits_are_clear_errors(tmp_pa
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "big.txt").write_bytes(big_text(MB // 2))
-    with pytest.raises(rag.RagError, match=r"no \.txt or \.md documents.*big\.txt.*RAG_MAX_FILE_MB"):
+    with pytest.raises(rag.RagError, match=r"no \.txt, \.md, \.pdf, \.html or \.docx documents.*big\.txt.*RAG_MAX_FILE_MB"):
         scan_corpus(corpus, max_file_mb=0.25)
     assert rag.load_corpus(corpus, max_file_mb=0.75)[1] == [] and rag.Settings().max_file_mb == 100
     monkeypatch.setenv("RAG_MAX_FILE_MB", "0")

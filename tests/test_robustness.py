@@ -118,7 +118,7 @@ def test_corpus_of_only_skipped_files_is_a_clear_error(tmp_path):
     corpus.mkdir()
     (corpus / "blob.txt").write_bytes(b"\xff\xfe\x00")
     result = CliRunner().invoke(app, ["index", "--corpus", str(corpus), "--index", str(tmp_path / "idx")])
-    assert result.exit_code == 1 and "no .txt or .md documents" in result.stderr and "blob.txt" in result.stderr
+    assert result.exit_code == 1 and "no .txt, .md, .pdf, .html or .docx documents" in result.stderr and "blob.txt" in result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -317,7 +317,7 @@ def make_service(settings: rag.Settings, corpus_dir: Path | None, answerer: str 
     if not rag.index_is_current(settings.index_dir):
         if not Path(settings.corpus_dir).is_dir():
             raise rag.RagError(f"no index in {settings.index_dir}, and the corpus directory {settings.corpus_dir} to build it from "
-                               "was not found: point --corpus at a folder of .txt or .md files")
+                               "was not found: point --corpus at a folder of .txt, .md, .pdf, .html or .docx files")
         _build(settings)
     answerer = rag.answerers.check_name(answerer or settings.answerer)
     offline = tuple(name for name in rag.answerers.names() if name != "llm" and (name != "reader" or _reader_available(settings)))

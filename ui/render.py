@@ -119,15 +119,16 @@ def _clip_after(text: str, limit: int) -> tuple[str, bool]:
 
 
 def card(key: str, label: str, source: str, start: int, end: int, span_text: str, reader: SourceReader,
-         para: tuple[int, int] | None, context: int = CONTEXT_CHARS) -> dict:
-    """What a sources-panel card shows: the span inside (a window of) its paragraph, read from the source file.
+         para: tuple[int, int] | None, context: int = CONTEXT_CHARS, page: int | None = None) -> dict:
+    """What a sources-panel card shows: the span inside (a window of) its paragraph, read from the source file
+    (a PDF's ``page`` beside the file name).
 
     When the file is missing or changed since indexing (the span no longer matches), the card shows the span
     alone, marked ``exact=False``.
     """
     base = {"key": key, "label": label, "source": source, "start": start, "end": end, "mark": span_text,
             "before": "", "after": "", "clip_left": False, "clip_right": False,
-            "para_start": start, "para_end": end, "exact": False}
+            "para_start": start, "para_end": end, "exact": False, "page": page}
     text = reader.text(source)
     if text is None or text[start:end] != span_text:
         return base
@@ -156,7 +157,7 @@ def answer_cards(answer, reader: SourceReader) -> list[dict]:
     for c in answer.citations:
         holder = next((p for p in answer.passages if p.source == c.source and p.start <= c.start and c.end <= p.end), None)
         para = (holder.para_start, holder.para_end) if holder and holder.para_end > holder.para_start else None
-        cards.append(card(f"c{c.n}", f"[{c.n}]", c.source, c.start, c.end, c.quote, reader, para))
+        cards.append(card(f"c{c.n}", f"[{c.n}]", c.source, c.start, c.end, c.quote, reader, para, page=getattr(c, "page", None)))
         if short_answer and short_answer.citation == c.n and c.start <= short_answer.start < short_answer.end <= c.end:
             cards[-1]["short"] = [short_answer.start - c.start, short_answer.end - c.start]
     return cards
@@ -172,7 +173,8 @@ def user_html(question: str) -> str:
 
 
 def _link(turn: int, c: dict, text: str, cls: str = "rag-cite") -> str:
-    title = esc(f"{c['source']}, characters {c['start']}–{c['end']}")
+    page = f", page {c['page']}" if c.get("page") else ""
+    title = esc(f"{c['source']}{page}, characters {c['start']}–{c['end']}")
     return (f'<a class="{cls}" href="#rag-src-{turn}-{c["key"]}" data-turn="{turn}" data-key="{c["key"]}" '
             f'title="{title}">{text}</a>')
 
@@ -253,7 +255,8 @@ def card_html(turn: int, question: str, c: dict, siblings: list[dict], active: b
         + (f'<div class="rag-chips">{chips}</div>' if chips else "")
         + f'<div class="rag-card-head"><span class="rag-card-label">{esc(c["label"])}</span>'
         f'<span class="rag-file">{esc(c["source"])}</span>'
-        f'<span class="rag-offsets">characters {c["start"]}–{c["end"]}</span></div>'
+        + (f'<span class="rag-page">page {c["page"]}</span>' if c.get("page") else "")
+        + f'<span class="rag-offsets">characters {c["start"]}–{c["end"]}</span></div>'
         f'<div class="rag-para">{left}{esc(c["before"])}<mark class="rag-quote">{_mark(c)}</mark>{esc(c["after"])}{right}</div>'
         f'<div class="rag-card-foot">{foot}</div></section>'
     )
@@ -343,6 +346,7 @@ span.rag-pending { opacity: .6; cursor: default; }
 .rag-card-label { font-weight: 700; color: #1d4ed8; }
 .rag-file { font-family: ui-monospace, monospace; font-weight: 600; }
 .rag-offsets { font-size: .85em; opacity: .75; }
+.rag-page { font-weight: 600; }
 .rag-para { line-height: 1.6; color: #334155; overflow-wrap: anywhere; }
 .rag-short { font-weight: 700; text-decoration: underline; text-decoration-thickness: 2px; }
 .rag-para mark.rag-quote { background: #fde68a; color: #111827; padding: .05em .1em; border-radius: .2em; }

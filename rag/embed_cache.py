@@ -1,0 +1,77 @@
+"""Embeddings kept with each build, keyed by text, so that the next build embeds only what changed.
+
+A build writes every vector it embedded (chunks and paragraphs) to ``embeddings.npy`` (float32, no pickle) and
+the SHA-256 of each text to ``embeddings.keys``, one per line. The next build of the same embedding model reads
+them back (memory-mapped) and embeds only texts it has not seen, so adding, changing or removing a file
+re-embeds that file's chunks and paragraphs only, and the index is the one a full rebuild makes.
+
+Example:
+    >>> cached = CachedEmbedder(Embedder(), previous=Path("index/build-…"))   # doctest: +SKIP
+    >>> cached.encode(["unchanged text", "new text"]).shape; cached.embedded  # doctest: +SKIP
+    ((2, 384), 1)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag.embedding import Embedder
+
+VECTORS = "embeddings.npy"
+KEYS = "embeddings.keys"
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class CachedEmbedder:
+    """``embedder.encode`` answered from the ``previous`` build's vectors where a text is the same."""
+
+    def __init__(self, embedder: Embedder, previous: Path | None = None):
+        self.embedder = embedder
+        self.dimension = embedder.dimension
+        self.reused = self.embedded = 0
+        self._rows: dict[str, int] = {}
+        self._old: np.ndarray | None = None
+        if previous is not None:
+            try:
+                old = np.load(previous / VECTORS, mmap_mode="r", allow_pickle=False)
+                keys = (previous / KEYS).read_text(encoding="ascii").split()
+            except (OSError, ValueError):
+                old, keys = None, []  # an older build without a cache, or a damaged one: embed everything
+            if old is not None and old.ndim == 2 and old.shape == (len(keys), self.dimension):
+                self._old, self._rows = old, {k: i for i, k in enumerate(keys)}
+        self._keys: list[str] = []
+        self._vectors: list[np.ndarray] = []
+
+    def encode(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        keys = [_key(t) for t in texts]
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        missing = []
+        for i, k in enumerate(keys):
+            row = self._rows.get(k)
+            if row is None:
+                missing.append(i)
+            else:
+                out[i] = self._old[row]
+        if on_batch and len(texts) > len(missing):
+            on_batch(len(texts) - len(missing))
+        if missing:
+            out[missing] = self.embedder.encode([texts[i] for i in missing], on_batch=on_batch)
+        self.reused += len(texts) - len(missing)
+        self.embedded += len(missing)
+        self._keys.extend(keys)
+        self._vectors.append(out)
+        return out
+
+    def save(self, folder: Path) -> None:
+        """Write the vectors of this build (each text once) for the next one."""
+        vectors = np.concatenate(self._vectors) if self._vectors else np.zeros((0, self.dimension), np.float32)
+        first = sorted({k: i for i, k in reversed(list(enumerate(self._keys)))}.values())  # each key's first row
+        np.save(folder / VECTORS, np.ascontiguousarray(vectors[first]), allow_pickle=False)
+        (folder / KEYS).write_text("".join(self._keys[i] + "\n" for i in first), encoding="ascii")
