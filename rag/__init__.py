@@ -11,8 +11,10 @@ from rag.answerers import Answerer, Query, Reply, make_answerer
 from rag.chain import Chain, history_turns, load_chain
 from rag.config import Settings
 from rag.corpus import load_corpus, read_source, source_path
+from rag.documents import DocumentInfo, add_documents, list_documents, remove_document
 from rag.embedding import Embedder
 from rag.errors import RagError
+from rag.examples import example_questions
 from rag.index import BuildReport, build_index, index_is_current, load_index
 from rag.lexical import BM25Index
 from rag.reader import Reader, load_reader
@@ -29,6 +31,7 @@ __all__ = [
     "Chain",
     "Chunk",
     "Citation",
+    "DocumentInfo",
     "Embedder",
     "FaissStore",
     "Passage",
@@ -41,9 +44,12 @@ __all__ = [
     "Settings",
     "ShortAnswer",
     "VectorStore",
+    "add_documents",
     "build_index",
+    "example_questions",
     "index_is_current",
     "history_turns",
+    "list_documents",
     "load_chain",
     "load_corpus",
     "load_index",
@@ -51,6 +57,7 @@ __all__ = [
     "load_retriever",
     "make_answerer",
     "read_source",
+    "remove_document",
     "rewrite_query",
     "source_path",
 ]

@@ -314,9 +314,8 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
     build = current_build(index_dir)
     if build is None:
         raise RagError(f"no index found in {index_dir}: build one with `rag index --corpus <dir> --index {index_dir}`")
-    for name in FILES:
-        if not (build / name).exists():
-            raise RagError(f"index file missing: {build / name}: {fix}")
+    if not (build / "manifest.json").exists():
+        raise RagError(f"index file missing: {build / 'manifest.json'}: {fix}")
     manifest = _read_manifest(build)
     if not isinstance(manifest, dict):
         raise RagError(f"index manifest unreadable: {build / 'manifest.json'}: {fix}")
@@ -325,6 +324,9 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
             f"index format version {manifest.get('format_version')!r} in {build / 'manifest.json'} "
             f"is not the supported {FORMAT_VERSION}: {fix}"
         )
+    for name in FILES:
+        if not (build / name).exists():
+            raise RagError(f"index file missing: {build / name}: {fix}")
     if manifest.get("embedding_model") != settings.embedding_model:
         raise RagError(
             f"index was built with embedding model {manifest.get('embedding_model')!r}, but {settings.embedding_model!r} "

@@ -57,6 +57,11 @@ def serve_command() -> list[str]:
 
 SERVER_PIDS: dict[str, int] = {}
 """The process of each running test server, by URL (for its memory figures)."""
+SERVER_INDEX: dict[str, Path] = {}
+
+
+def server_index(url: str) -> Path:
+    return SERVER_INDEX[url]
 
 
 @contextlib.contextmanager
@@ -71,6 +76,7 @@ def serving(index: Path, corpus: Path, log: Path):
         )
     url = f"http://127.0.0.1:{port}/"
     SERVER_PIDS[url] = proc.pid
+    SERVER_INDEX[url] = index
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -303,8 +309,9 @@ def test_browser_chat_citation_click_shows_the_highlighted_passage(server):
             page.goto(server, wait_until="domcontentloaded")
             page.locator("#rag-input textarea").wait_for(timeout=30_000)
 
-            # An example question starts the conversation (and warms the server up).
-            page.get_by_text("Where were the talks held?", exact=True).first.click()
+            # An example question (drawn from the corpus) starts the conversation (and warms the server up).
+            example = rag.example_questions(rag.load_index(server_index(server)))[0]
+            page.get_by_text(example, exact=True).first.click()
             page.locator("#rag-chat .rag-answer:not(.rag-streaming) a.rag-cite").first.wait_for(timeout=60_000)
 
             # A follow-up shows the query that was searched.
@@ -445,3 +452,59 @@ def test_browser_document_and_question_text_never_becomes_markup(tmp_path):
     finally:
         pixel.shutdown()
     assert hits == []
+
+
+def test_browser_upload_pdf_and_docx_then_cite_the_pdfs_second_page(tmp_path):
+    """Upload a multi-page PDF and a Word file in the page, ask what only the PDF's second page says, click the
+    citation: the card names the file and page 2 and highlights the exact stored text."""
+    from tests.documents import make_docx, make_pdf, paragraphs
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium found (install Debian's `chromium` package, or set RAG_CHROMIUM); never downloaded")
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "notes", corpus, ignore=shutil.ignore_patterns("*.jsonl"))
+    rag.build_index(corpus, index)
+    paras = paragraphs()
+    uploads = [make_pdf(tmp_path / "dialogue.pdf", [paras[:3], paras[3:5], paras[5:]]),
+               make_docx(tmp_path / "crew.docx", ["Michael Collins flew the command module Columbia."])]
+    screenshot = Path(os.environ.get("RAG_UI_SCREENSHOT", Path(tempfile.gettempdir()) / "ui_screenshot.png"))
+    screenshot = screenshot.with_name(screenshot.stem + "_upload.png")
+    with serving(index, corpus, tmp_path / "serve.log") as url, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(url, wait_until="domcontentloaded")
+            page.locator("#rag-input textarea").wait_for(timeout=30_000)
+            assert "4 documents" in page.locator("#rag-corpus").inner_text()
+            page.locator("#rag-documents").get_by_text("Documents").first.click()
+            page.locator("#rag-upload input[type=file]").set_input_files([str(p) for p in uploads])
+            page.wait_for_timeout(1500)  # the files reach the server before the button is pressed
+            page.click("#rag-add")
+            page.wait_for_function("() => (document.querySelector('#rag-doc-status')?.innerText || '').includes('Added')",
+                                   timeout=300_000)
+            status = page.locator("#rag-doc-status").inner_text()
+            assert "dialogue.pdf" in status and "crew.docx" in status, status
+            assert "6 documents" in page.locator("#rag-corpus").inner_text()
+            table = page.locator("#rag-doc-table").inner_text()
+            assert "dialogue.pdf" in table and "pages" in table and "crew.docx" in table
+            assert (corpus / "dialogue.pdf").is_file() and (corpus / "crew.docx").is_file()
+
+            ask_in_page(page, "What did the two countries announce for 2026?")
+            answer = page.locator("#rag-chat .rag-answer").last
+            cite = answer.locator("a.rag-cite").first
+            key, turn = cite.get_attribute("data-key"), cite.get_attribute("data-turn")
+            cite.click()
+            card = page.locator(f"#rag-src-{turn}-{key}")
+            card.wait_for(state="visible")
+            head = card.locator(".rag-card-head").inner_text()
+            assert "dialogue.pdf" in head and "page 2" in head, head
+            start, end = (int(x) for x in head.split("characters")[1].strip().split("–"))
+            stored = rag.load_index(index).texts["dialogue.pdf"].text
+            mark = card.locator("mark.rag-quote")
+            assert mark.is_visible() and mark.inner_text() == stored[start:end] and "2026" in mark.inner_text()
+            page.screenshot(path=str(screenshot), full_page=True)
+            print(f"screenshot: {screenshot}")
+        finally:
+            browser.close()

@@ -148,3 +148,12 @@ def _text_of(html: str) -> str:
     import html as h
 
     return h.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def test_quotes_and_ampersands_show_as_typed_never_as_entities():
+    """Each special character is escaped once: an apostrophe reads as an apostrophe after Markdown and HTML."""
+    from markdown_it import MarkdownIt
+
+    text = "Foreign Ministers' \"Strategic\" Dialogue & <co-operation> #7"
+    out = MarkdownIt("commonmark").render(render.user_html(text))
+    assert _text_of(out) == text

@@ -7,6 +7,10 @@
 - Each browser session keeps its own history (``gr.State``); answering requests queue with a concurrency limit.
 - ``/ask`` API: ``Client(url).predict(question, history, api_name="/ask")`` returns the ``rag ask --json``
   object, ``history`` being a list of ``{"question", "answer"}``.
+- A documents panel: upload files (.txt, .md, .pdf, .html, .docx) into the corpus folder, see what is indexed
+  (name, pages or size, chunks, when added), remove a document; the index is brought up to date in the
+  background (only what changed is embedded) while questions go on being answered, then swapped in.
+- The heading names the corpus and its document count; the example questions come from its documents.
 
 Example:
     $ rag serve --port 7860 --index index --corpus seeds
@@ -21,6 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the app never call
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -41,12 +46,7 @@ MAX_K = 20
 DEFAULT_CONCURRENCY = 4
 HISTORY_SENT = 10
 """Earlier turns of a conversation that go with each question (the rewrite step reads the last few)."""
-EXAMPLES = (
-    "Where were the talks held?",
-    "What did China and Pakistan agree about the economic corridor?",
-    "Which port will the corridor improve?",
-    "What was said about Kashmir?",
-)
+DOC_COLUMNS = ["document", "pages or size", "chunks", "added (UTC)"]
 GENERIC_ERROR = "Sorry, something went wrong while answering. Please try again."
 
 
@@ -63,9 +63,65 @@ class ChatService:
                  answerers: tuple[str, ...] = ("rules",), default_answerer: str = "rules"):
         self.chain = chain
         self.settings = settings
+        self.corpus_dir = Path(corpus_dir) if corpus_dir is not None else None
         self.reader = render.SourceReader(corpus_dir, read=rag.read_source)
         self.answerers = answerers
         self.default_answerer = default_answerer if default_answerer in answerers else answerers[0]
+        self._indexing = threading.Lock()
+
+    # -- the corpus ---------------------------------------------------------------------------------------------
+    def corpus_line(self) -> str:
+        """The corpus's name and how many documents and passages the index holds (Markdown, names escaped)."""
+        counts = self.chain.retriever.index.manifest.get("counts", {})
+        name = self.corpus_dir.resolve().name if self.corpus_dir else "the index"
+        docs = counts.get("documents", 0)
+        return (f"Corpus **{render.esc(name)}**: {docs} document{'s' if docs != 1 else ''}, "
+                f"{counts.get('chunks', 0)} passages")
+
+    def examples(self) -> list[str]:
+        return rag.example_questions(self.chain.retriever.index)
+
+    def documents(self) -> list[list]:
+        """The documents panel's rows: name, pages (PDF) or size, chunks, when added."""
+        rows = []
+        for d in rag.list_documents(self.chain.retriever.index, self.corpus_dir):
+            size = f"{d.pages} page{'s' if d.pages != 1 else ''}" if d.pages else f"{d.size / 1024:.1f} KB"
+            rows.append([d.name, size, d.chunks, d.added.replace("T", " ").replace("+00:00", "")])
+        return rows
+
+    def _reindex(self, progress) -> str:
+        """Bring the index up to date with the corpus folder and swap the new chain in; returns a status line."""
+        if self.corpus_dir is None:
+            raise rag.RagError("this chat was started without a corpus folder (--corpus): documents cannot be changed here")
+        report = rag.build_index(self.corpus_dir, self.settings.index_dir, self.settings,
+                                 progress=lambda stage, done, total: progress((done, total), desc=stage) if progress else None)
+        self.chain = rag.load_chain(self.settings.index_dir, answerer=self.chain.answerer, llm=self.chain.llm,
+                                    settings=self.settings)
+        line = f"Indexed: {report.embedded} passages embedded, {report.reused} reused."
+        return " ".join([line, *(f"Warning: {w}." for w in report.warnings)])
+
+    def upload(self, files: list | None, progress=None) -> str:
+        """Save uploaded files into the corpus folder (a clash gets a new name, never an overwrite) and index them."""
+        paths = [Path(f if isinstance(f, str) else getattr(f, "name", f)) for f in files or []]
+        if not paths:
+            return "Choose one or more files first."
+        with self._indexing:
+            saved = rag.add_documents(self.corpus_dir, paths, max_mb=self.settings.max_upload_mb) if self.corpus_dir else []
+            status = self._reindex(progress)
+        return f"Added {', '.join(saved)}. {status}"
+
+    def remove(self, name: str | None, progress=None) -> str:
+        """Delete a document from the corpus folder and the index."""
+        if not name:
+            return "Choose a document to remove."
+        with self._indexing:
+            if self.corpus_dir is None:
+                raise rag.RagError("this chat was started without a corpus folder (--corpus): documents cannot be changed here")
+            if len(self.documents()) <= 1:
+                raise rag.RagError("the corpus must keep at least one document: add another before removing this one")
+            rag.remove_document(self.corpus_dir, name)
+            status = self._reindex(progress)
+        return f"Removed {name}. {status}"
 
     # -- options from the settings accordion (never trusted) ------------------------------------------------
     def options(self, k: Any = None, mode: Any = None, answerer: Any = None) -> dict:
@@ -172,13 +228,15 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
             "supporting passage, highlighted in its paragraph, in the sources panel.",
             elem_id="rag-intro",
         )
+        corpus_line = gr.Markdown(service.corpus_line(), elem_id="rag-corpus")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=380):
                 chat = gr.Chatbot(
                     label="Chat", show_label=False, elem_id="rag-chat", height=540, sanitize_html=False, latex_delimiters=[],
                     feedback_options=None, buttons=["copy"], group_consecutive_messages=False,
-                    examples=[{"text": q} for q in EXAMPLES],
-                    placeholder="**Start with an example** or type your own question below.",
+                    examples=[{"text": q} for q in service.examples()] or None,
+                    placeholder="**Start with an example** or type your own question below." if service.examples()
+                    else "Type a question about the documents below.",
                 )
                 with gr.Row():
                     box = gr.Textbox(
@@ -196,6 +254,16 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
             with gr.Column(scale=2, min_width=320):
                 gr.Markdown("### Sources")
                 panel = gr.HTML(render.EMPTY_PANEL, elem_id="rag-sources-panel", js_on_load=None)
+                with gr.Accordion("Documents", open=False, elem_id="rag-documents"):
+                    files = gr.File(label=f"Add documents (.txt, .md, .pdf, .html, .docx; at most {settings.max_upload_mb:g} MB each)",
+                                    file_count="multiple", file_types=list(rag.documents.KINDS), elem_id="rag-upload")
+                    add_btn = gr.Button("Add to the index", variant="primary", elem_id="rag-add")
+                    table = gr.Dataframe(service.documents(), headers=DOC_COLUMNS, interactive=False, wrap=True,
+                                         elem_id="rag-doc-table")
+                    with gr.Row():
+                        chosen = gr.Dropdown([r[0] for r in service.documents()], label="Document", scale=3, elem_id="rag-doc-choice")
+                        remove_btn = gr.Button("Remove", variant="stop", scale=1, elem_id="rag-remove")
+                    status = gr.Markdown("", elem_id="rag-doc-status")
 
         outputs = [chat, turns, panel, box]
         answering = {"concurrency_limit": concurrency, "concurrency_id": "answer", "api_visibility": "private",
@@ -215,6 +283,26 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
             return service.ask(question, history)
 
         gr.api(ask, api_name="ask", concurrency_limit=concurrency, concurrency_id="answer")
+
+        def changed(message: str):
+            names = [r[0] for r in service.documents()]
+            return (render.esc(message), service.documents(), gr.update(choices=names, value=None), service.corpus_line(), None)
+
+        def add(paths, progress=gr.Progress()):
+            try:
+                return changed(service.upload(paths, progress))
+            except rag.RagError as exc:
+                raise gr.Error(render.friendly_error(exc), print_exception=False) from None
+
+        def drop(name, progress=gr.Progress()):
+            try:
+                return changed(service.remove(name, progress))
+            except rag.RagError as exc:
+                raise gr.Error(render.friendly_error(exc), print_exception=False) from None
+
+        indexing = {"concurrency_limit": 1, "concurrency_id": "index", "api_visibility": "private"}
+        add_btn.click(add, [files], [status, table, chosen, corpus_line, files], **indexing)
+        remove_btn.click(drop, [chosen], [status, table, chosen, corpus_line, files], **indexing)
     return demo
 
 
