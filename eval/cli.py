@@ -1,6 +1,6 @@
 """``rag eval``: score the system on a gold file or an external benchmark, write reports, compare two reports.
 
-    rag eval [--gold eval/gold.jsonl] [--corpus seeds] [--index index] [--out results.jsonl] [--report DIR] [-k N] [--mode M]
+    rag eval [--gold eval/gold.jsonl] [--corpus seeds] [--index index] [--out results.jsonl (none by default)] [--report DIR] [-k N] [--mode M]
     rag eval --benchmark DIR [--limit N] [--sample] [--answers N] [--report DIR]
     rag eval --compare A.json B.json [--markdown]
 
@@ -172,7 +172,7 @@ def main(
     gold: Annotated[Path, typer.Option("--gold", help="Gold file (eval/gold.jsonl schema).")] = DEFAULT_GOLD,
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus of the gold file (default: RAG_CORPUS_DIR or seeds).")] = None,
     index: Annotated[Optional[Path], typer.Option("--index", help="Index to evaluate (default: RAG_INDEX_DIR or index).")] = None,
-    out_path: Annotated[Optional[Path], typer.Option("--out", help="Per-item results as JSON lines (default: DIR/results.jsonl with --report, else results.jsonl).")] = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Per-item results as JSON lines (default: DIR/results.jsonl with --report, else none are written).")] = None,
     report_dir: Annotated[Optional[Path], typer.Option("--report", help="Write report.md, report.json and PNG charts here.")] = None,
     k: Annotated[Optional[int], typer.Option("-k", "--k", min=1, max=100, help="Passages per question.")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="Retrieval mode: hybrid, dense or bm25.")] = None,
@@ -209,12 +209,14 @@ def main(
             if limit is not None or sample or split:
                 raise rag.RagError("--limit, --sample and --split apply to --benchmark runs only")
             report, records = run_gold_eval(gold, settings, fresh_index, answerer, threads)
-        results = out_path or (report_dir / "results.jsonl" if report_dir else Path("results.jsonl"))
-        write_jsonl(results, records)
+        results = out_path or (report_dir / "results.jsonl" if report_dir else None)
+        if results is not None:
+            write_jsonl(results, records)
         out.print(summary_table(report))
         for note in report.get("notes", []):
             out.print(f"[dim]{escape(note)}[/dim]", highlight=False)
-        out.print(f"per-item results: {results}", highlight=False)
+        out.print(f"per-item results: {results}" if results else "per-item results: not written (add --out FILE or --report DIR)",
+                  highlight=False)
         if report_dir:
             paths = write_report(report, report_dir)
             out.print(f"report: {paths['markdown']}, {paths['json']}" + "".join(f", {p}" for k, p in paths.items() if k not in ("json", "markdown")), highlight=False)

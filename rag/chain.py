@@ -45,7 +45,7 @@ def clean_question(question: str, max_chars: int) -> str:
     if not cleaned:
         raise RagError("the question is empty: type a question about the documents")
     if len(cleaned) > max_chars:
-        raise RagError(f"the question is {len(cleaned)} characters long; the limit is {max_chars} (RAG_MAX_QUESTION_CHARS)")
+        raise RagError(f"the question is {len(question):,} characters long; the limit is {max_chars} (RAG_MAX_QUESTION_CHARS)")
     return cleaned
 
 

@@ -58,5 +58,14 @@ def rewrite_query(question: str, history: list[tuple[str, str]] | None, answer_w
     if kind is None:
         return Query(question)
     prev_q, prev_a = history[-1]
-    prev_a = " ".join(_MARKER.sub("", prev_a).split()[:answer_words])
-    return Query(question, f"{prev_q.strip()} {prev_a}".strip(), maybe=kind == "maybe")
+    return Query(question, f"{prev_q.strip()} {_opening(prev_a, answer_words)}".strip(), maybe=kind == "maybe")
+
+
+def _opening(answer: str, limit: int) -> str:
+    """The answer's first sentence when it has at most ``limit`` words, else its first ``limit`` words and "…"
+    (never a phrase cut without saying so)."""
+    words = _MARKER.sub("", answer).split()
+    for n, word in enumerate(words[:limit], 1):
+        if word.endswith((".", "!", "?")) and n >= 2:
+            return " ".join(words[:n])
+    return " ".join(words[:limit]) + (" …" if len(words) > limit else "")

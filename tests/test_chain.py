@@ -82,6 +82,16 @@ def test_rewrite_rules():
     assert follow_up("And when?") == "sure" and follow_up("Where were the talks held?") == "maybe"
 
 
+def test_the_searched_query_quotes_the_previous_answer_whole_or_says_it_is_cut():
+    long_answer = ("They identified new areas of future cooperation across multiple dimensions, including an upgraded "
+                   "version of the corridor, counter-terrorism cooperation, regional security collaboration, global governance and "
+                   "the coordination of their positions in multilateral forums [1].")
+    context = rewrite_query("When was it agreed?", [("What did they agree?", long_answer)]).context
+    assert context.endswith(" …") and "[1]" not in context
+    context = rewrite_query("When was it agreed?", [("What did they agree?", "An upgraded corridor [1]. Also more [2].")]).context
+    assert context == "What did they agree? An upgraded corridor."
+
+
 def test_what_an_acronym_stands_for_is_answered_by_its_definition(rules):
     answer = rules.ask("What does CPEC stand for?")
     assert [c.quote for c in answer.citations if "China-Pakistan Economic Corridor (CPEC)" in c.quote], answer.text

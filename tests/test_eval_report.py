@@ -127,6 +127,16 @@ def test_cli_gold_run_writes_results_and_report(tmp_path, seed_index):
     assert "recall@5" in result.stdout and "overall" in result.stdout
 
 
+def test_cli_without_out_or_report_writes_no_file(tmp_path, seed_index, monkeypatch):
+    gold, _ = small_gold(tmp_path)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = runner.invoke(rag_app, ["eval", "--gold", str(gold), "--corpus", str(SEEDS), "--index", str(seed_index), "-k", "3"])
+    assert result.exit_code == 0, result.output
+    assert list(work.iterdir()) == [] and "not written" in result.stdout
+
+
 def test_cli_benchmark_run(tmp_path):
     out = tmp_path / "bench.jsonl"
     tiny = shutil.copytree(TINY, tmp_path / "tiny")

@@ -103,3 +103,20 @@ def test_an_llm_that_does_not_answer_gives_the_offline_answer_with_a_notice_in_t
     html = messages[-1]["content"]
     assert turns[-1]["ok"] and 'class="rag-notice"' in html and "did not answer" in html
     assert "Gwadar" in html and 'class="rag-cite"' in html and "rag-error" not in html
+
+
+def test_an_over_long_message_reports_the_same_length_everywhere(service):
+    """5,000 characters typed: the chat's note on the message and the error both say 5,000."""
+    question = "why " * 1250
+    *_, (messages, _, _, _) = list(service.respond(question, [], None, None, None))
+    assert "(5,000 characters)" in messages[-2]["content"]
+    assert "5,000 characters long" in messages[-1]["content"] and "4,999" not in str(messages)
+
+
+def test_warm_up_prepares_every_offline_answerer_before_the_first_question(retriever):
+    chain = rag.Chain(retriever, answerer="rules")
+    service = ChatService(chain, rag.Settings(), SEEDS, ("rules",), "rules")
+    rules = chain._get("rules")
+    assert len(rules._cache) == 0
+    service.warm_up()
+    assert len(rules._cache) > 0  # the answerer ran once: its model and sentence vectors are loaded

@@ -69,6 +69,15 @@ class ChatService:
         self.default_answerer = default_answerer if default_answerer in answerers else answerers[0]
         self._indexing = threading.Lock()
 
+    def warm_up(self) -> None:
+        """Answer one question before the first user does (loads the models and fills their caches once)."""
+        try:
+            for name in self.answerers:
+                if name != "llm":
+                    self.chain.ask((self.examples() or ["What do the documents say?"])[0], answerer=name)
+        except Exception:  # noqa: BLE001 - a warm-up failure shows up, properly reported, at the first question
+            log.debug("warm-up failed", exc_info=True)
+
     # -- the corpus ---------------------------------------------------------------------------------------------
     def corpus_line(self) -> str:
         """The corpus's name and how many documents and passages the index holds (Markdown, names escaped)."""
@@ -444,6 +453,7 @@ def serve(
             err.print(f"warning: serving on {host} without a log-in: anyone who can reach this machine can use it "
                       "(set RAG_UI_AUTH=user:password)", highlight=False, markup=False, soft_wrap=True)
         service = make_service(settings, settings.corpus_dir, answerer)
+        service.warm_up()
         demo = build_demo(service, concurrency)
         _, url = launch(demo, host, port, block=False, auth=auth, max_upload_mb=settings.max_upload_mb)
         err.print(f"rag chat on {url}  (index {settings.index_dir}; Ctrl-C to stop)", highlight=False, markup=False, soft_wrap=True)
