@@ -10,6 +10,10 @@ input's length, so a paragraph is fed to it in runs of at most ``sentence_run_ch
 (else at a space), and a run without sentence punctuation is not fed to it at all. For every chunk,
 ``text[chunk.start:chunk.end] == chunk.text``.
 
+A Markdown heading line (``# The Danube``) is never a chunk: it becomes the ``heading`` of the chunks under it
+(until the next heading), and is indexed with them (:attr:`rag.records.Chunk.indexed_text`), so a passage
+is found by what its section is about while its citation stays the passage's own text.
+
 A large document need not be one string: :meth:`Chunker.split_stream` takes its text as consecutive pieces
 (e.g. 256 KiB blocks decoded incrementally, see :meth:`rag.corpus.Document.blocks`), cuts them at paragraph
 breaks and chunks paragraph by paragraph, keeping a running offset, so it holds about one block at a time.
@@ -33,7 +37,7 @@ from itertools import chain
 
 from rag.records import Chunk
 
-VERSION = 4
+VERSION = 5
 """Bumped whenever the same settings would split a text differently (a changed version rebuilds the index)."""
 
 MAX_PARAGRAPH_CHARS = 1_000_000
@@ -41,6 +45,7 @@ MAX_PARAGRAPH_CHARS = 1_000_000
 
 POINTING_BACK = "This|These|That|Those|They|Their|It|Its|Such|Both"
 """Words that open a sentence leaning on the one before ("This shows ...", "They agreed ...")."""
+_HEADING = re.compile(r"[ \t]*#{1,6}[ \t]+([^\n]*?)[ \t#]*(?:\r?\n|$)")
 _LEANS_BACK = re.compile(rf"({POINTING_BACK}|He|She|His|Her)\b")
 _BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n")
 _LINE_BREAK = re.compile(r"\n")
@@ -225,7 +230,7 @@ class Chunker:
 
     def split(self, source: str, text: str, first_id: int = 0) -> list[Chunk]:
         """Chunk one document; chunk ids count up from ``first_id``."""
-        return list(self._chunks(source, text, paragraphs(text), 0, first_id))
+        return list(self._chunks(source, text, paragraphs(text), 0, first_id, {}))
 
     def split_stream(
         self,
@@ -243,7 +248,7 @@ class Chunker:
         unless a paragraph is longer than ``max_paragraph_chars``: it is cut, after its last line break or
         space before that length, into separate paragraphs.
         """
-        buf, offset, next_id = "", 0, first_id
+        buf, offset, next_id, state = "", 0, first_id, {}
         for piece in pieces:
             buf = buf + piece if buf else piece
             del piece  # one copy of the text at a time
@@ -253,19 +258,28 @@ class Chunker:
                     cut = _forced_cut(buf, max_paragraph_chars)
                 if not cut:
                     break
-                for chunk in self._chunks(source, buf, paragraphs(buf, blank_lines, cut), offset, next_id):
+                for chunk in self._chunks(source, buf, paragraphs(buf, blank_lines, cut), offset, next_id, state):
                     next_id += 1
                     yield chunk
                 buf, offset = buf[cut:], offset + cut
                 if len(buf) <= max_paragraph_chars:
                     break
-        yield from self._chunks(source, buf, paragraphs(buf, blank_lines), offset, next_id)
+        yield from self._chunks(source, buf, paragraphs(buf, blank_lines), offset, next_id, state)
 
-    def _chunks(self, source: str, text: str, spans: Iterable[tuple[int, int]], offset: int, first_id: int) -> Iterator[Chunk]:
-        """Chunks of the paragraphs ``spans`` of ``text``, whose first character is at ``offset`` of the document."""
+    def _chunks(self, source: str, text: str, spans: Iterable[tuple[int, int]], offset: int, first_id: int,
+                state: dict) -> Iterator[Chunk]:
+        """Chunks of the paragraphs ``spans`` of ``text``, whose first character is at ``offset`` of the document;
+        ``state["heading"]`` carries the current heading from one call to the next."""
         next_id = first_id
         step = max(1, self.max_sentences - self.overlap_sentences)
         for p_start, p_end in spans:
+            while p_start < p_end and (m := _HEADING.match(text, p_start, p_end)):
+                state["heading"] = " ".join(m.group(1).split())
+                p_start = m.end()
+                while p_start < p_end and text[p_start].isspace():
+                    p_start += 1
+            if p_start >= p_end:
+                continue
             sents = self.sentences(text, p_start, p_end)
             i = 0
             while i < len(sents):
@@ -275,7 +289,8 @@ class Chunker:
                 ):
                     j += 1
                 s, e = sents[i][0], sents[j - 1][1]
-                yield Chunk(next_id, source, offset + s, offset + e, text[s:e], offset + p_start, offset + p_end)
+                yield Chunk(next_id, source, offset + s, offset + e, text[s:e], offset + p_start, offset + p_end,
+                            state.get("heading", ""))
                 next_id += 1
                 if j == len(sents):
                     break

@@ -240,7 +240,7 @@ def _write_build(
         if progress:
             progress("embedding", done, total)
 
-    texts_of_chunks = [c.text for c in chunks]
+    texts_of_chunks = [c.indexed_text for c in chunks]
     vectors = cached.encode(texts_of_chunks, on_batch=advance)
     kind = None if settings.faiss_kind == "auto" else settings.faiss_kind
     store = FaissStore.build(vectors, exact_max=settings.faiss_exact_max, kind=kind)

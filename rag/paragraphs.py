@@ -34,11 +34,13 @@ def paragraph_of(chunks: Sequence[Chunk]) -> list[int]:
 
 
 def paragraph_texts(chunks: Sequence[Chunk], of: Sequence[int] | None = None) -> list[str]:
-    """Each paragraph's text: its chunks joined by a space, text shared by overlapping chunks kept once
-    (``of``: :func:`paragraph_of` of ``chunks``, if already known)."""
+    """Each paragraph's text: its heading (if any), then its chunks joined by a space, text shared by overlapping
+    chunks kept once (``of``: :func:`paragraph_of` of ``chunks``, if already known)."""
     parts: dict[int, list[str]] = {}
     covered: dict[int, int] = {}
     for c, p in zip(chunks, paragraph_of(chunks) if of is None else of):
+        if p not in parts and c.heading:
+            parts[p] = [c.heading]
         done = covered.get(p, c.start)
         if c.end > done:
             parts.setdefault(p, []).append(c.text[max(done - c.start, 0):].strip())

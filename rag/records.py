@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A span of a source file: ``text == file_text[start:end]``; the paragraph it sits in is ``[para_start, para_end)``."""
+    """A span of a source file: ``text == file_text[start:end]``; the paragraph it sits in is ``[para_start, para_end)``;
+    ``heading`` is the Markdown heading it sits under (context, not part of the span)."""
 
     id: int
     source: str
@@ -21,6 +22,12 @@ class Chunk:
     text: str
     para_start: int
     para_end: int
+    heading: str = ""
+
+    @property
+    def indexed_text(self) -> str:
+        """What is embedded and searched: the heading, then the text."""
+        return f"{self.heading}\n{self.text}" if self.heading else self.text
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,3 +72,28 @@ def test_overlap_repeats_sentences_between_neighbours():
 @given(st.lists(st.sampled_from(list("ab .!?\n\r\t“”’…—é漢") + ["Mr.", "U.S.", "\n\n", "3.5", "word"]), max_size=120).map("".join))
 def test_offsets_hold_for_arbitrary_text(text):
     check_offsets(text, Chunker(max_sentences=2, max_chars=80, hard_max_chars=120))
+
+
+def test_a_markdown_heading_is_the_context_of_its_section_not_a_chunk():
+    text = "# The Danube\n\nIt rises in the Black Forest. It flows east.\n\n## Cities ##\nVienna lies on it.\n\nBudapest too."
+    chunks = Chunker().split("danube.md", text)
+    assert [c.text for c in chunks] == ["It rises in the Black Forest. It flows east.", "Vienna lies on it.", "Budapest too."]
+    assert [c.heading for c in chunks] == ["The Danube", "Cities", "Cities"]
+    assert all(text[c.start:c.end] == c.text for c in chunks)
+    assert chunks[0].indexed_text == "The Danube\nIt rises in the Black Forest. It flows east."
+    pieces = [text[i:i + 7] for i in range(0, len(text), 7)]  # streamed in small pieces: the same chunks
+    assert list(Chunker().split_stream("danube.md", pieces, True)) == chunks
+
+
+def test_a_heading_makes_its_section_findable(tmp_path):
+    import shutil
+
+    import rag
+    from tests.conftest import ROOT
+
+    corpus = shutil.copytree(ROOT / "tests" / "fixtures" / "notes", tmp_path / "notes")
+    rag.build_index(corpus, tmp_path / "index")
+    retriever = rag.load_retriever(tmp_path / "index")
+    assert not any(c.text.lstrip().startswith("#") for c in retriever.chunks)
+    top = retriever.search("Where does the Danube rise?", k=1)[0]
+    assert "Black Forest" in top.text

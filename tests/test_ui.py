@@ -508,3 +508,27 @@ def test_browser_upload_pdf_and_docx_then_cite_the_pdfs_second_page(tmp_path):
             print(f"screenshot: {screenshot}")
         finally:
             browser.close()
+
+
+def test_browser_on_a_phone_a_tapped_citation_brings_its_quote_into_view(server):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium found (install Debian's `chromium` package, or set RAG_CHROMIUM); never downloaded")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            page.goto(server, wait_until="domcontentloaded")
+            page.locator("#rag-input textarea").wait_for(timeout=30_000)
+            ask_in_page(page, "Which port's development and operation will be optimized?")
+            cite = page.locator("#rag-chat .rag-answer a.rag-cite").last
+            cite.scroll_into_view_if_needed()
+            cite.tap()
+            mark = page.locator(".rag-card.active mark.rag-quote")
+            mark.wait_for(state="visible")
+            page.wait_for_timeout(800)  # smooth scrolling, if any, settles
+            box = mark.bounding_box()
+            assert box is not None and 0 <= box["y"] and box["y"] + min(box["height"], 200) <= 844, box
+        finally:
+            browser.close()
