@@ -614,6 +614,18 @@ def report(res: dict) -> str:
             f"rag query encoder: {o['serve']['backend']}; FAISS: {o['build']['faiss']}",
             "",
         ]
+    inc = res.get("incremental")
+    if inc:
+        lines += [
+            "", f"## Incremental indexing: one file added to {inc['docs']} paragraphs (one .txt each)", "",
+            "| build | seconds | / full build |", "| --- | --- | --- |",
+            f"| full build | {inc['full_build_s']:.1f} | 1.00x |",
+            f"| add one file (`rag index` again) | {inc['add_one_s']:.1f} | {ratio(inc['add_one_s'], inc['full_build_s'])} |",
+            f"| full rebuild of the changed folder | {inc['rebuild_s']:.1f} | {ratio(inc['rebuild_s'], inc['full_build_s'])} |",
+            "",
+            f"Texts embedded by the incremental build: {inc['embedded']} (reused {inc['reused']}). Same top 10 as the "
+            f"full rebuild: {inc['same_top10']} of {inc['questions']} questions.",
+        ]
     t = res.get("throughput")
     if t:
         lines += [
@@ -678,6 +690,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=32, help="embedding batch size [32]")
     ap.add_argument("--scale-queries", type=int, default=300, help="queries per scale size [300]")
     ap.add_argument("--bm25-max", type=int, default=1_000_000, help="largest size with a BM25 measurement")
+    ap.add_argument("--skip-incremental", action="store_true", help="skip the incremental-indexing part")
+    ap.add_argument("--incremental-docs", type=int, default=1000, help="paragraphs (one .txt each) indexed before one is added [1000]")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--payload", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -687,6 +701,39 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.throughput_texts = min(args.throughput_texts, 200)
         args.scale_queries = min(args.scale_queries, 100)
     return args
+
+
+def bench_incremental(args, work: Path) -> dict:
+    """Adding one file to an indexed corpus of ``--incremental-docs`` real paragraphs (one .txt each): the time
+    of the incremental build against the full build, and whether the incremental index returns the same top 10
+    as a full rebuild of the same folder for up to 200 questions."""
+    import rag
+    from eval.benchmark import load_benchmark
+
+    bench = load_benchmark(args.text_corpus)
+    n = min(args.incremental_docs, len(bench.docs) - 1)
+    corpus, live, full = work / "inc-corpus", work / "inc-index", work / "inc-full"
+    corpus.mkdir()
+    for i, d in enumerate(bench.docs[:n]):
+        (corpus / f"d{i:05d}.txt").write_text(d.text, encoding="utf-8")
+    log(f"incremental: full build of {n} paragraphs")
+    t0 = time.perf_counter()
+    rag.build_index(corpus, live)
+    t_full = time.perf_counter() - t0
+    (corpus / f"d{n:05d}.txt").write_text(bench.docs[n].text, encoding="utf-8")
+    t0 = time.perf_counter()
+    added = rag.build_index(corpus, live)
+    t_add = time.perf_counter() - t0
+    log("incremental: full rebuild of the changed folder, for the comparison")
+    t0 = time.perf_counter()
+    rag.build_index(corpus, full)
+    t_rebuild = time.perf_counter() - t0
+    kept = {d.id for d in bench.docs[: n + 1]}
+    questions = [q.question for q in bench.questions if set(q.gold_doc_ids) <= kept][:200]
+    a, b = rag.load_retriever(live), rag.load_retriever(full)
+    same = sum([p.id for p in a.search(q, k=10)] == [p.id for p in b.search(q, k=10)] for q in questions)
+    return {"docs": n, "full_build_s": t_full, "add_one_s": t_add, "rebuild_s": t_rebuild, "embedded": added.embedded,
+            "reused": added.reused, "questions": len(questions), "same_top10": same}
 
 
 def main(argv=None) -> dict:
@@ -708,6 +755,8 @@ def main(argv=None) -> dict:
         else:
             index = work / "one"
             rag.build_index(args.corpus, index)
+        if not args.skip_incremental:
+            res["incremental"] = bench_incremental(args, work)
         throughput, vecs, qvecs, texts = bench_throughput(args, rag.load_retriever(index).embedder)
         res["throughput"] = throughput
         if not args.skip_scale:

@@ -94,9 +94,19 @@ def test_report_prints_ratios():
 
 def test_main_writes_json_and_png(tmp_path):
     out = tmp_path / "out"
-    res = bench.main(["--skip-pipelines", "--scale-sizes", "1500", "--throughput-texts", "40", "--scale-queries", "20",
+    res = bench.main(["--skip-pipelines", "--skip-incremental", "--scale-sizes", "1500", "--throughput-texts", "40", "--scale-queries", "20",
                       "--text-corpus", str(tmp_path / "none"), "--out", str(out)])
     assert res["throughput"]["texts"] == 40 and res["throughput"]["ratio"] > 0
     saved = json.loads((out / "bench.json").read_text())
     assert saved["scale"][0]["n"] == 1500
     assert (out / "latency_vs_size.png").is_file()
+
+
+def test_incremental_part_adds_one_file_and_compares_with_a_full_rebuild(tmp_path):
+    from tests.conftest import ROOT
+
+    args = bench.parse_args(["--text-corpus", str(ROOT / "tests" / "fixtures" / "bench_tiny"), "--incremental-docs", "4"])
+    res = bench.bench_incremental(args, tmp_path)
+    assert res["docs"] == 4 and res["questions"] > 0 and res["same_top10"] == res["questions"]
+    assert res["reused"] > 0 and 0 < res["embedded"] < res["reused"]
+    assert "Incremental indexing" in bench.report({"incremental": res})
