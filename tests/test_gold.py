@@ -45,3 +45,11 @@ def test_every_paragraph_is_covered():
         spans = [s for it in items for s in it.spans if s.source == path.name]
         for start, end in paragraphs(text):
             assert any(s.overlaps(path.name, start, end) for s in spans), text[start:end][:60]
+
+
+def test_the_notes_file_is_located_in_its_own_corpus():
+    """eval/notes.jsonl asks about tests/fixtures/notes (a user's own notes, unlike the seed article)."""
+    from tests.conftest import ROOT
+
+    items = load_gold(GOLD.with_name("notes.jsonl"), ROOT / "tests" / "fixtures" / "notes")
+    assert len(items) == 7 and sum(not it.answerable for it in items) == 2
