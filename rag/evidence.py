@@ -1,20 +1,24 @@
-"""The reader's abstention decision: a logistic model over the evidence for an answer, fitted on validation articles.
+"""The reader's judgement of candidate sentences: a learned ranking and a learned abstention decision.
 
-The evidence for a question and its scored candidate sentences (:data:`FEATURES`):
-- ``best``, ``second``: the logits of the best and the second-best candidate's reader scores;
-- ``coverage_best``: the share of the question's content words (stemmed, stop words left out) found in the
-  best candidate with its context;
-- ``coverage_all``: the share found anywhere among the candidates (low when the corpus never mentions what
-  is asked about).
-``rag train-reader`` fits the weights with scikit-learn's ``LogisticRegression`` on the validation articles'
-cases (target: the best candidate holds an answer) and stores them in the model card; the answer's confidence
-is the model's probability. A card without a decision (or a validation set whose best candidates were all right,
-or all wrong) falls back to the best score alone.
+Both are logistic models fitted on the validation articles by ``rag train-reader`` and stored in the model card.
+
+- **Ranking** (:class:`Ranking`, features :data:`RANK_FEATURES`): a sentence's score combines the reader's logit
+  with the cosine similarity of question and sentence under the embedding model (``dense``). The cosine is the
+  same on any kind of text, so it steadies the reader on text unlike its training data. Target: the sentence
+  holds an answer.
+- **Decision** (:class:`Decision`, features :data:`FEATURES`) over the evidence for the best sentence:
+  ``best`` and ``second``, the ranking scores of the best and second-best sentences; ``coverage_best``, the
+  share of the question's content words (stemmed, stop words left out) in the best sentence with its context;
+  ``coverage_all``, that share anywhere among the candidates (low when the corpus never mentions what is asked
+  about); ``dense_best``, the best sentence's cosine. Target: the best sentence holds an answer; the answer's
+  confidence is the model's probability.
+
+A card without them (or whose validation cases had nothing to learn from) falls back to the reader's score alone.
 
 Example:
-    >>> ev = evidence("Who flew the command module?", np.array([0.9, 0.2]), ["Collins flew the command module.", "It landed."])
-    >>> round(ev["coverage_best"], 2), round(ev["coverage_all"], 2)
-    (1.0, 1.0)
+    >>> judge(None, None, "Who flew the command module?", np.array([0.9, 0.2]), np.array([0.7, 0.1]),
+    ...       ["Collins flew the command module.", "It landed."]).confidence
+    0.9
 """
 
 from __future__ import annotations
@@ -25,58 +29,115 @@ import numpy as np
 
 from rag.lexical import tokenize
 
-FEATURES = ("best", "second", "coverage_best", "coverage_all")
+RANK_FEATURES = ("reader", "dense")
+FEATURES = ("best", "second", "coverage_best", "coverage_all", "dense_best")
 _ASKING = {"who", "whom", "whose", "what", "when", "where", "which", "how", "whi", "did", "doe", "do", "is", "are", "was", "were"}
 """Stemmed question and auxiliary words that bm25s's stop words keep: they say how, not what, is asked."""
 
 
-def _logit(p: float) -> float:
-    p = min(max(float(p), 1e-4), 1 - 1e-4)
-    return float(np.log(p / (1 - p)))
+def logit(p) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
 
 
-def evidence(question: str, probs: np.ndarray, texts: list[str]) -> dict[str, float]:
-    """The features of :data:`FEATURES` for reader scores ``probs`` of the candidate ``texts`` (non-empty)."""
-    order = np.argsort(-probs, kind="stable")
+def sigmoid(z) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+@dataclass(frozen=True)
+class _Linear:
+    """``coef · x + intercept`` over named features, stored in the model card under :attr:`key`."""
+
+    coef: tuple[float, ...]
+    intercept: float
+
+    key = ""
+    names = ()
+
+    def to_card(self) -> dict:
+        return {"features": list(self.names), "coef": [round(w, 6) for w in self.coef], "intercept": round(self.intercept, 6)}
+
+    @classmethod
+    def from_card(cls, card: dict):
+        """The model stored in a card; None when the card has none (or one over other features)."""
+        d = card.get(cls.key)
+        if not isinstance(d, dict) or d.get("features") != list(cls.names):
+            return None
+        return cls(tuple(float(w) for w in d["coef"]), float(d["intercept"]))
+
+    @classmethod
+    def fit(cls, x: np.ndarray, labels) -> _Linear | None:
+        """Fit on rows ``x`` (columns in :attr:`names` order) with scikit-learn; None when the labels are all alike."""
+        from sklearn.linear_model import LogisticRegression
+
+        y = np.asarray(labels, dtype=int)
+        if len(set(y.tolist())) < 2:
+            return None
+        model = LogisticRegression(C=1.0, max_iter=1000).fit(np.asarray(x, dtype=np.float64), y)
+        return cls(tuple(float(w) for w in model.coef_[0]), float(model.intercept_[0]))
+
+
+class Ranking(_Linear):
+    """A sentence's score: ``coef · (reader logit, cosine) + intercept`` (a logit: higher is likelier an answer)."""
+
+    key, names = "ranking", RANK_FEATURES
+
+    def scores(self, probs: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        return self.coef[0] * logit(probs) + self.coef[1] * np.asarray(dense, dtype=np.float64) + self.intercept
+
+
+class Decision(_Linear):
+    """``confidence = sigmoid(coef · evidence + intercept)`` over :data:`FEATURES`."""
+
+    key, names = "decision", FEATURES
+
+    def confidence(self, ev: dict[str, float]) -> float:
+        return float(sigmoid(sum(w * ev[name] for w, name in zip(self.coef, FEATURES)) + self.intercept))
+
+
+def evidence(question: str, scores: np.ndarray, dense: np.ndarray, texts: list[str]) -> dict[str, float]:
+    """The features of :data:`FEATURES` for ranking ``scores`` and cosines ``dense`` of the candidate ``texts``
+    (non-empty)."""
+    order = np.argsort(-scores, kind="stable")
     q_words, *cand_words = (set(t) for t in tokenize([question, *texts]))
     q_words -= _ASKING
     best_words = cand_words[int(order[0])]
     anywhere = set().union(*cand_words)
     share = (lambda found: len(q_words & found) / len(q_words)) if q_words else (lambda found: 1.0)
-    return {"best": _logit(probs[order[0]]), "second": _logit(probs[order[1]]) if len(order) > 1 else _logit(0.0),
-            "coverage_best": share(best_words), "coverage_all": share(anywhere)}
+    return {"best": float(scores[order[0]]), "second": float(scores[order[1]]) if len(order) > 1 else float(logit(0.0)),
+            "coverage_best": share(best_words), "coverage_all": share(anywhere), "dense_best": float(dense[order[0]])}
 
 
 @dataclass(frozen=True)
-class Decision:
-    """``confidence = sigmoid(coef · evidence + intercept)`` over :data:`FEATURES`."""
+class Judgement:
+    """Ranking ``scores`` of the candidates (higher is better) and the confidence that the best one answers."""
 
-    coef: tuple[float, ...]
-    intercept: float
-
-    def confidence(self, ev: dict[str, float]) -> float:
-        z = sum(w * ev[name] for w, name in zip(self.coef, FEATURES)) + self.intercept
-        return float(1.0 / (1.0 + np.exp(-z)))
-
-    def to_card(self) -> dict:
-        return {"features": list(FEATURES), "coef": [round(w, 6) for w in self.coef], "intercept": round(self.intercept, 6)}
-
-    @classmethod
-    def from_card(cls, card: dict) -> Decision | None:
-        """The decision stored in a model card; None when the card has none (or one over other features)."""
-        d = card.get("decision")
-        if not isinstance(d, dict) or d.get("features") != list(FEATURES):
-            return None
-        return cls(tuple(float(w) for w in d["coef"]), float(d["intercept"]))
+    scores: np.ndarray
+    confidence: float
 
 
-def fit(rows: list[dict[str, float]], labels: list[bool]) -> Decision | None:
-    """Fit the decision on evidence ``rows`` and whether each best candidate was right (needs scikit-learn);
-    None when the labels are all alike (nothing to learn from)."""
-    from sklearn.linear_model import LogisticRegression
+def judge(ranking: Ranking | None, decision: Decision | None, question: str, probs: np.ndarray, dense: np.ndarray,
+          texts: list[str]) -> Judgement:
+    """Rank the candidates ``texts`` (reader probabilities ``probs``, cosines ``dense``) and decide; without a
+    ranking the reader's logit ranks, without a decision the best probability is the confidence."""
+    scores = ranking.scores(probs, dense) if ranking else logit(probs)
+    if decision is None:
+        return Judgement(scores, float(sigmoid(scores.max())) if ranking else float(np.max(probs)))
+    return Judgement(scores, decision.confidence(evidence(question, scores, dense, texts)))
 
-    if len(set(labels)) < 2:
-        return None
-    x = np.array([[r[name] for name in FEATURES] for r in rows], dtype=np.float64)
-    model = LogisticRegression(C=1.0, max_iter=1000).fit(x, np.array(labels, dtype=int))
-    return Decision(tuple(float(w) for w in model.coef_[0]), float(model.intercept_[0]))
+
+def fit(cases: list[dict]) -> tuple[Ranking | None, Decision | None]:
+    """Fit the ranking, then the decision, on validation ``cases``: dicts with ``question``, ``texts``, ``probs``,
+    ``dense``, ``labels`` (each candidate holds an answer) and ``answerable``."""
+    answerable = [c for c in cases if c["answerable"]]
+    ranking = None
+    if answerable:
+        x = np.concatenate([np.stack([logit(c["probs"]), np.asarray(c["dense"], dtype=np.float64)], 1) for c in answerable])
+        ranking = Ranking.fit(x, np.concatenate([c["labels"] for c in answerable]))
+    rows, right = [], []
+    for c in cases:
+        scores = ranking.scores(c["probs"], c["dense"]) if ranking else logit(c["probs"])
+        ev = evidence(c["question"], scores, np.asarray(c["dense"]), c["texts"])
+        rows.append([ev[name] for name in FEATURES])
+        right.append(c["answerable"] and bool(c["labels"][int(np.argmax(scores))]))
+    return ranking, Decision.fit(np.array(rows), right) if rows else None

@@ -6,7 +6,8 @@ abstention ``threshold``):
 - ``scorer.onnx``: the probability that a sentence (with the end of the sentence before it) answers the
   question;
 - ``span.onnx``: start/end logits of the short answer inside an answer sentence.
-The card's ``decision`` turns the scores into the confidence that is compared with the threshold (:mod:`rag.evidence`).
+The card's ``ranking`` combines the scores with question-sentence cosines, and its ``decision`` turns them into the
+confidence that is compared with the threshold (:mod:`rag.evidence`).
 
 Example:
     >>> reader = load_reader()                                              # doctest: +SKIP
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import RagError
-from rag.evidence import Decision, evidence
+from rag.evidence import Decision, Judgement, Ranking, judge
 from rag.reader_input import reader_text
 
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "reader"
@@ -90,6 +91,7 @@ def card_markdown(card: dict) -> str:
         f"- License and attribution: {card.get('license')}",
         f"- Seed {card.get('seed')}; steps: {card.get('steps')}; pairs {card.get('pairs')}, span examples {card.get('span_examples')}",
         f"- Training time (s): {card.get('time_s')} on {card.get('machine')}",
+        f"- Ranking: score = coef · (reader logit, cosine) + intercept, {card.get('ranking')}",
         f"- Abstention: confidence = sigmoid(coef · evidence + intercept), {card.get('decision')}; "
         f"threshold (calibrated on the validation articles): {card.get('threshold')}", "",
         "## Splits (by article)", "",
@@ -144,6 +146,7 @@ class Reader:
         self.max_length = int(config.get("max_length", 96))
         self.span_max_length = int(config.get("span_max_length", 96))
         self.threshold = float(self.card["threshold"])
+        self.ranking = Ranking.from_card(self.card)
         self.decision = Decision.from_card(self.card)
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache_size
@@ -184,12 +187,12 @@ class Reader:
                     self._cache.popitem(last=False)
         return np.array([known[t] for t in texts], dtype=np.float32)
 
-    def confidence(self, question: str, probs: np.ndarray, items: list[tuple[str, str]]) -> float:
-        """How sure the reader is that the best of the scored ``items`` answers ``question``: the card's decision
-        (:mod:`rag.evidence`), or the best score when the card has none."""
-        if self.decision is None:
-            return float(np.max(probs))
-        return self.decision.confidence(evidence(question, probs, [reader_text(s, b) for s, b in items]))
+    def judge(self, question: str, items: list[tuple[str, str]], dense: np.ndarray) -> Judgement:
+        """Rank the ``(sentence, sentence before)`` items and say how sure the reader is that the best answers
+        ``question``: the card's ranking and decision (:mod:`rag.evidence`) over the reader's scores and the
+        question-sentence cosines ``dense``."""
+        texts = [reader_text(s, b) for s, b in items]
+        return judge(self.ranking, self.decision, question, self.score(question, items), dense, texts)
 
     def span(self, question: str, sentence: str) -> ShortSpan | None:
         """The most likely short answer inside ``sentence`` (character offsets into it), or None."""

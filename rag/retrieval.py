@@ -3,7 +3,7 @@
 Hybrid fusion adds, for each candidate chunk, the ranks of its paragraph in a dense and a BM25 search over
 whole paragraphs (weight ``paragraph_weight``; see :mod:`rag.paragraphs`). With ``rerank`` (off by default)
 the best ``rerank_candidates`` fused passages are reordered by a trained reader (:mod:`rag.reader`): a
-passage's score becomes the reader's best score of its sentences, and ``fused_score`` keeps the fusion's.
+passage's score becomes the reader's best score of its sentences (the learned ranking of reader score and cosine), and ``fused_score`` keeps the fusion's.
 
 Example:
     >>> retriever = load_retriever("index")            # doctest: +SKIP
@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +26,7 @@ from rag.candidates import candidates
 from rag.config import Mode, Settings
 from rag.embedding import ONNX_FILE, Embedder
 from rag.errors import RagError
+from rag.evidence import sigmoid
 from rag.index import Index, current_build, load_index
 from rag.reader import Reader, load_reader
 from rag.records import Chunk, Passage, PassageList
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     from langchain_core.retrievers import BaseRetriever
 
 MODES = ("hybrid", "dense", "bm25")
+VECTOR_CACHE = 20_000
+"""Sentence vectors kept for :meth:`Retriever.cosines` (about 30 MB)."""
 
 
 class Retriever:
@@ -42,6 +47,8 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self.reader = reader
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -82,13 +89,29 @@ class Retriever:
             return PassageList(self.rerank(asked, pool)[:k])
         return PassageList(self._passages(ranked, k, d_rank, b_rank))
 
+    def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
+        """Cosine similarity of ``question`` and each of ``sentences`` under the embedding model (sentence vectors
+        are kept in a bounded cache shared by all threads)."""
+        with self._lock:
+            known = {t: self._vectors[t] for t in sentences if t in self._vectors}
+        missing = [t for t in dict.fromkeys(sentences) if t not in known]
+        vectors = self.embedder.encode([question, *missing])
+        known.update(zip(missing, vectors[1:]))
+        with self._lock:
+            self._vectors.update((t, known[t]) for t in missing)
+            while len(self._vectors) > VECTOR_CACHE:
+                self._vectors.popitem(last=False)
+        return np.array([known[t] @ vectors[0] for t in sentences], dtype=np.float64)
+
     def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
-        """``passages`` ordered by the reader's best sentence score (ties keep their order), that score as ``score``."""
+        """``passages`` ordered by the reader's best sentence score (ties keep their order), that score as ``score``:
+        the reader's ranking of the sentences (:mod:`rag.evidence`) as a probability."""
         cands = candidates(passages, self.context_before)
         best: dict[int, float] = {}
         if cands:
-            for c, p in zip(cands, self.reader.score(query, [(c.text, c.before) for c in cands])):
-                best[c.passage.id] = max(best.get(c.passage.id, 0.0), float(p))
+            judged = self.reader.judge(query, [(c.text, c.before) for c in cands], self.cosines(query, [c.text for c in cands]))
+            for c, z in zip(cands, sigmoid(judged.scores)):
+                best[c.passage.id] = max(best.get(c.passage.id, 0.0), float(z))
         scored = [replace(p, score=best.get(p.id, 0.0), fused_score=p.score) for p in passages]
         return sorted(scored, key=lambda p: -p.score)
 

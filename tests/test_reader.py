@@ -145,21 +145,40 @@ def test_reader_context_reaches_back_across_paragraphs_only_when_asked(seed_inde
     assert previous is not None and previous.id == first.id - 1 and previous.end <= first.start
 
 
-def test_the_abstention_decision_learns_which_evidence_predicts_a_right_answer():
-    """Synthetic evidence where only coverage_all tells right from wrong: the fitted weight goes there."""
+def _cases(rng, n: int, right) -> list[dict]:
+    """Synthetic validation cases of 4 candidates each; ``right(case)`` says which candidate holds the answer."""
+    cases = []
+    for _ in range(n):
+        probs, dense = rng.random(4), rng.random(4)
+        case = {"question": "Who flew the command module?", "texts": ["Collins flew the command module."] * 4,
+                "probs": probs, "dense": dense, "answerable": bool(rng.random() < 0.7)}
+        case["labels"] = [case["answerable"] and i == right(case) for i in range(4)]
+        cases.append(case)
+    return cases
+
+
+def test_the_ranking_and_the_decision_learn_which_evidence_predicts_a_right_answer():
+    """Synthetic cases where the cosine, not the reader's score, marks the answer: the ranking's weight goes to
+    the cosine, and the decision learns that a low best cosine means a wrong answer."""
     import numpy as np
 
+    from rag.evidence import RANK_FEATURES, Ranking, judge
+
     rng = np.random.default_rng(0)
-    rows = [{"best": float(rng.normal()), "second": float(rng.normal()), "coverage_best": float(rng.random()),
-             "coverage_all": float(c)} for c in rng.random(400)]
-    labels = [r["coverage_all"] + rng.normal(0, 0.1) > 0.5 for r in rows]
-    decision = fit(rows, labels)
-    assert decision is not None and Decision.from_card({"decision": decision.to_card()}) is not None
-    weights = dict(zip(FEATURES, decision.coef))
-    assert weights["coverage_all"] > 5 * max(abs(weights["best"]), abs(weights["second"]))
-    low, high = ({**rows[0], "coverage_all": c} for c in (0.1, 0.9))
-    assert decision.confidence(low) < 0.5 < decision.confidence(high)
-    assert fit(rows, [True] * len(rows)) is None  # nothing to learn: the card keeps the best score alone
+    cases = _cases(rng, 400, lambda c: int(np.argmax(c["dense"])) if c["dense"].max() > 0.5 else -1)
+    ranking, decision = fit(cases)
+    assert ranking is not None and decision is not None
+    weights = dict(zip(RANK_FEATURES, ranking.coef))
+    assert weights["dense"] > 5 * abs(weights["reader"])
+    card = {"ranking": ranking.to_card(), "decision": decision.to_card()}
+    assert Ranking.from_card(card).to_card() == card["ranking"] and Decision.from_card(card).to_card() == card["decision"]
+    assert Decision.from_card({"decision": {**card["decision"], "features": ["best"]}}) is None  # an older card's
+    texts = ["Collins flew it.", "It landed."]
+    sure = judge(ranking, decision, "Who flew?", np.array([0.2, 0.6]), np.array([0.95, 0.1]), texts)
+    unsure = judge(ranking, decision, "Who flew?", np.array([0.2, 0.6]), np.array([0.3, 0.1]), texts)
+    assert int(np.argmax(sure.scores)) == 0 and unsure.confidence < sure.confidence
+    assert dict(zip(FEATURES, decision.coef))["dense_best"] > 0
+    assert fit([{**c, "answerable": False, "labels": [False] * 4} for c in cases]) == (None, None)  # nothing to learn
 
 
 def test_the_reader_answerer_abstains_on_the_cards_decision(seed_index, trained, tmp_path):
@@ -172,11 +191,11 @@ def test_the_reader_answerer_abstains_on_the_cards_decision(seed_index, trained,
     model = tmp_path / "model"
     shutil.copytree(trained[0], model)
     card = read_card(model)
-    card["decision"] = Decision((0.0, 0.0, 0.0, 6.0), -3.0).to_card()
+    card["decision"] = Decision((0.0, 0.0, 0.0, 6.0, 0.0), -3.0).to_card()
     write_card(model, card)
     reader = Reader(model)
     retriever = rag.load_retriever(seed_index)
-    answerer = ReaderAnswerer(reader, threshold=0.5)
+    answerer = ReaderAnswerer(reader, retriever.cosines, threshold=0.5)
     covered = "Which port will the corridor develop?"
     reply = answerer.answer(Query(covered), retriever.search(covered, k=5))
     assert not reply.abstained and reply.confidence > 0.9

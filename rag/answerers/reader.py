@@ -1,14 +1,15 @@
 """The reader answerer: a trained reader (:mod:`rag.reader`) picks the answer sentence, its short answer, or abstains.
 
-Every sentence of the passages is scored with the sentence before it. When the reader's confidence (its
-abstention decision over the scores, :mod:`rag.evidence`) is under the threshold calibrated on validation
+Every sentence of the passages is scored with the sentence before it and ranked by the reader's learned
+ranking (its score with the question-sentence cosine, :mod:`rag.evidence`). When the reader's confidence (its
+abstention decision over that evidence) is under the threshold calibrated on validation
 articles (the model card's, or ``reader_threshold``), the answerer abstains. Otherwise the best sentence is the answer; a second one joins it only when it scores almost as high
 (``second_ratio`` of the best), so that the threshold decides abstention only (an evaluation can answer
 everything and apply any threshold afterwards). The span model then marks the short answer inside
 the first sentence when its confidence reaches ``span_threshold``.
 
 Example:
-    >>> reply = ReaderAnswerer(load_reader()).answer(Query("Who flew the command module?"), passages)  # doctest: +SKIP
+    >>> reply = ReaderAnswerer(load_reader(), retriever.cosines).answer(Query("Who flew the command module?"), passages)  # doctest: +SKIP
     >>> reply.short.quote, reply.citations[0].quote[:20]                                              # doctest: +SKIP
     ('Michael Collins', 'Michael Collins flew')
 """
@@ -22,6 +23,7 @@ import numpy as np
 
 from rag.answerers.base import Query, Reply, abstention
 from rag.candidates import candidates
+from rag.evidence import sigmoid
 from rag.reader import Reader
 from rag.records import Citation, Passage, ShortAnswer
 
@@ -29,6 +31,7 @@ from rag.records import Citation, Passage, ShortAnswer
 @dataclass
 class ReaderAnswerer:
     reader: Reader
+    cosines: Callable[[str, list[str]], np.ndarray]
     before: Callable[[Passage], Passage | None] | None = None
     threshold: float | None = None
     span_threshold: float = 0.3
@@ -39,11 +42,12 @@ class ReaderAnswerer:
         if not cands:
             return abstention(0.0)
         items = [(c.text, c.before) for c in cands]
-        probs = self.reader.score(query.text, items)
+        judged = self.reader.judge(query.text, items, self.cosines(query.text, [c.text for c in cands]))
+        probs = sigmoid(judged.scores)
         order = np.argsort(-probs, kind="stable")
         threshold = self.reader.threshold if self.threshold is None else self.threshold
         best = float(probs[order[0]])
-        confidence = self.reader.confidence(query.text, probs, items)
+        confidence = judged.confidence
         if confidence < threshold:
             return abstention(confidence)
         chosen = [cands[order[0]]]
@@ -67,5 +71,5 @@ def make(retriever, settings, llm=None) -> ReaderAnswerer:
     """The registry's factory: the retriever's reader (or the configured one) with the settings' thresholds."""
     from rag.reader import load_reader
 
-    return ReaderAnswerer(retriever.reader or load_reader(settings.reader_model), retriever.context_before,
+    return ReaderAnswerer(retriever.reader or load_reader(settings.reader_model), retriever.cosines, retriever.context_before,
                           threshold=settings.reader_threshold, span_threshold=settings.span_threshold)

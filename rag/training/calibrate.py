@@ -1,7 +1,7 @@
 """Validation figures of a trained reader and the abstention threshold chosen from them.
 
-A case is a question with candidate sentences (see :func:`rag.training.data.reader_cases`). Its confidence is
-the abstention decision's (:mod:`rag.evidence`), fitted here on the same cases. At threshold t an answerable
+A case is a question with candidate sentences (see :func:`rag.training.data.reader_cases`). The ranking and the
+abstention decision (:mod:`rag.evidence`) are fitted here on the same cases; a case's confidence is the decision's. At threshold t an answerable
 case is *answered* when its confidence is at least t and its best candidate holds the answer; an unanswerable
 case (SQuAD 2.0's, or an answerable one with its gold paragraph removed) is *abstained* when its confidence is
 under t. The threshold maximises their mean over the validation articles.
@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 
-from rag.evidence import evidence, fit
+from rag.evidence import fit, judge
 
 GRID = [round(x, 3) for x in np.linspace(0.02, 0.98, 49)]
 
@@ -40,22 +40,25 @@ def span_scores(reader, examples: list[tuple[str, str, int, int]]) -> dict:
     return {"span_em": round(em / n, 4), "span_f1": round(f1 / n, 4), "span_examples": len(examples)}
 
 
-def reader_figures(reader, cases: list[dict], spans: list[tuple[str, str, int, int]]) -> dict:
-    """Top-1 accuracy, the fitted decision, the answered/abstained curve over :data:`GRID`, and span EM/F1."""
-    rows, correct, answerable, removed = [], [], [], []
+def reader_figures(reader, cases: list[dict], spans: list[tuple[str, str, int, int]], encode) -> dict:
+    """Top-1 accuracy, the fitted ranking and decision, the answered/abstained curve over :data:`GRID`, and span
+    EM/F1; ``encode`` embeds texts as normalised vectors (the embedding model, for the cosines)."""
+    scored = []
     for case in cases:
         texts = [text for text, _ in case["candidates"]]
         if not texts:
             continue
         # candidates are already reader texts (sentence [SEP] context): score them as they are
         probs = reader.score(case["question"], [(text, "") for text in texts])
-        rows.append(evidence(case["question"], probs, texts))
-        correct.append(bool(case["candidates"][int(np.argmax(probs))][1]))
-        answerable.append(case["answerable"])
-        removed.append(case["removed"])
-    correct_a, ans, rem = map(np.array, (correct, answerable, removed))
-    decision = fit(rows, list(correct_a & ans))
-    best_a = np.array([decision.confidence(r) if decision else _sigmoid(r["best"]) for r in rows])
+        vectors = encode([case["question"], *(text.split(" [SEP] ")[0] for text in texts)])
+        scored.append({"question": case["question"], "texts": texts, "probs": probs, "dense": vectors[1:] @ vectors[0],
+                       "labels": [bool(label) for _, label in case["candidates"]], "answerable": case["answerable"],
+                       "removed": case["removed"]})
+    ranking, decision = fit(scored)
+    judged = [judge(ranking, decision, c["question"], c["probs"], c["dense"], c["texts"]) for c in scored]
+    correct_a = np.array([c["labels"][int(np.argmax(j.scores))] for c, j in zip(scored, judged)])
+    ans, rem = (np.array([c[key] for c in scored], dtype=bool) for key in ("answerable", "removed"))
+    best_a = np.array([j.confidence for j in judged])
     curve = []
     for t in GRID:
         answered = float(np.mean((best_a[ans] >= t) & correct_a[ans])) if ans.any() else 0.0
@@ -66,11 +69,8 @@ def reader_figures(reader, cases: list[dict], spans: list[tuple[str, str, int, i
                       "abstained_removed": round(float(np.mean(best_a[rem] < t)), 4) if rem.any() else None})
     return {"top1": round(float(np.mean(correct_a[ans])), 4) if ans.any() else 0.0,
             "cases": {"answerable": int(ans.sum()), "unanswerable": int((~ans & ~rem).sum()), "removed": int(rem.sum())},
-            **span_scores(reader, spans), "curve": curve, "decision": decision.to_card() if decision else None}
-
-
-def _sigmoid(z: float) -> float:
-    return float(1.0 / (1.0 + np.exp(-z)))
+            **span_scores(reader, spans), "curve": curve,
+            "ranking": ranking.to_card() if ranking else None, "decision": decision.to_card() if decision else None}
 
 
 def calibrate(curve: list[dict]) -> float:

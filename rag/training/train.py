@@ -6,8 +6,8 @@
 2. The span model: the same encoder with a start/end head (``AutoModelForQuestionAnswering``), trained with
    the transformers ``Trainer`` on ``(question, answer sentence)`` and the answer's token span.
 3. Both are exported to ONNX and quantised to int8 (``onnxruntime.quantization.quantize_dynamic``); the
-   abstention decision (:mod:`rag.evidence`) is fitted and its threshold calibrated on the validation articles
-   with the int8 scorer; a model card with
+   ranking and abstention decision (:mod:`rag.evidence`) are fitted and the threshold calibrated on the
+   validation articles with the int8 scorer; a model card with
    the checksums, data, splits, seed, steps, time and validation figures is written beside them.
 
 Each stage keeps checkpoints under ``<work>/``; a run that is stopped resumes from the last one. Seeded.
@@ -236,7 +236,7 @@ def run(cfg: TrainConfig, log=print) -> dict:
     from rag.training.calibrate import calibrate, reader_figures
 
     reader = Reader(cfg.out_dir, check=False)
-    figures = reader_figures(reader, val_cases, D.span_examples(pool, val_q))
+    figures = reader_figures(reader, val_cases, D.span_examples(pool, val_q), encode)
     threshold = calibrate(figures["curve"])
     card = {
         "name": "rag-chat reader",
@@ -252,8 +252,9 @@ def run(cfg: TrainConfig, log=print) -> dict:
         "time_s": {"scorer": round(t1 - t0), "span": round(t2 - t1), "total": round(time.time() - started)},
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {'CUDA' if _cuda() else 'CPU'}, torch {torch.__version__}",
         "threshold": threshold,
+        "ranking": figures["ranking"],
         "decision": figures["decision"],
-        "validation": {k: v for k, v in figures.items() if k not in ("curve", "decision")},
+        "validation": {k: v for k, v in figures.items() if k not in ("curve", "ranking", "decision")},
         "curve": figures["curve"],
     }
     from rag.reader import write_card
