@@ -1,6 +1,7 @@
 """The reader: the training command end to end on a tiny fixture, the ONNX runtime it produces, its model card
-checks, reranking and short answers through the chain. No reader ships yet (see the README): these tests use
-the model the training command makes here, so they check the machinery, not the quality."""
+checks, reranking and short answers through the chain (with the model the training command makes here: the
+machinery, not the quality), and the shipped reader in ``rag/models/reader`` (its checksums, and answering
+with it from the command line without any setting)."""
 
 from __future__ import annotations
 
@@ -202,3 +203,27 @@ def test_the_reader_answerer_abstains_on_the_cards_decision(seed_index, trained,
     unknown = "What is the best recipe for chicken biryani?"
     reply = answerer.answer(Query(unknown), retriever.search(unknown, k=5))
     assert reply.abstained and reply.confidence < 0.5
+
+
+def test_the_shipped_reader_loads_with_its_checksums_ranking_and_decision():
+    reader = rag.load_reader()  # rag/models/reader, checked against its card
+    assert reader.ranking is not None and reader.decision is not None and 0 < reader.threshold < 1
+    assert sum((reader.path / name).stat().st_size for name in FILES) < 60 * 2**20
+    card = reader.card
+    train, val, test = (set(card["splits"][s]["articles"]) for s in ("train", "validation", "test"))
+    assert not (train & val) and not (train & test) and not (val & test)
+    assert "CC BY-SA 4.0" in card["license"] and card["validation"]["top1"] > 0
+
+
+def test_the_shipped_reader_answers_from_the_command_line_with_exact_citations(tmp_path):
+    corpus = shutil.copytree(ROOT / "tests" / "fixtures" / "notes", tmp_path / "notes")
+    rag.build_index(corpus, tmp_path / "index")
+    env = {"PATH": str(Path(sys.executable).parent)}
+    for question in ("What gives sourdough bread its sour taste?", "Who was the first woman in space?"):
+        result = subprocess.run([sys.executable, "-m", "rag.cli", "ask", question, "--index", str(tmp_path / "index"),
+                                 "--answerer", "reader", "--json"], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr
+        answer = json.loads(result.stdout)
+        assert answer["confidence"] is not None
+        for c in answer["citations"]:
+            assert rag.read_source(corpus / c["source"])[c["start"]:c["end"]] == c["quote"]

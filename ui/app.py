@@ -400,7 +400,7 @@ def _build(settings: rag.Settings) -> None:
 
 
 def _reader_available(settings: rag.Settings) -> bool:
-    """Whether a trained reader can be loaded (none ships yet: `rag train-reader` makes one)."""
+    """Whether the reader (the shipped one, or RAG_READER_MODEL's) can be loaded."""
     try:
         rag.load_reader(settings.reader_model)
     except rag.RagError:
