@@ -91,7 +91,9 @@ def index(corpus: CorpusOpt = None, index: IndexOpt = None, force: Annotated[boo
     report = ensure_index(settings, force=force)
     counts = report.manifest["counts"]
     verb = "built" if report.built else "up to date, kept"
-    out.print(plain(f"index {verb}: {counts['documents']} document(s), {counts['chunks']} chunks in {settings.index_dir} ({report.manifest['faiss_kind']} FAISS)"))
+    reuse = f"; {report.embedded} texts embedded, {report.reused} reused" if report.built and report.reused else ""
+    out.print(plain(f"index {verb}: {counts['documents']} document(s), {counts['chunks']} chunks in {settings.index_dir} "
+                    f"({report.manifest['faiss_kind']} FAISS{reuse})"))
 
 
 @app.command()
