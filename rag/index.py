@@ -24,7 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from rag.corpus import Document, scan_corpus
 from rag.embed_cache import CachedEmbedder
 from rag.embedding import ONNX_FILE, Embedder, export_onnx
 from rag.errors import RagError
-from rag.extract import Extracted, ExtractError, extract
+from rag.extract import EXTRACTORS, Extracted, ExtractError, extract
 from rag.lexical import BM25Index
 from rag.paragraphs import BM25 as PARAGRAPH_BM25
 from rag.paragraphs import VECTORS as PARAGRAPH_VECTORS
@@ -208,6 +208,29 @@ def _previous_texts(build: Path | None) -> dict[str, Extracted]:
         return {}
 
 
+def _previous_chunks(build: Path | None, fingerprint: dict) -> dict[tuple[str, str], list[Chunk]]:
+    """The previous build's chunks by (source, file hash), when it chunked with the same chunker (else none)."""
+    old = _read_manifest(build) if build else None
+    same = old and all(old.get("fingerprint", {}).get(k) == fingerprint[k] for k in ("chunker", "chunker_version", "format_version"))
+    if not same:
+        return {}
+    out: dict[tuple[str, str], list[Chunk]] = {}
+    try:
+        hashes = old["fingerprint"]["files"]
+        texts = _previous_texts(build)
+        for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines():
+            c = Chunk(**json.loads(line))
+            out.setdefault((c.source, hashes[c.source]), []).append(c)
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    # an extracted file is reused only together with its stored text
+    return {key: cs for key, cs in out.items() if key[1] in texts or not _extracted_name(key[0])}
+
+
+def _extracted_name(source: str) -> bool:
+    return Path(source).suffix.lower() in EXTRACTORS
+
+
 def _write_build(
     folder: Path, docs: list[Document], skipped: list[str], too_large: list[str], settings: Settings, fingerprint: dict,
     corpus_dir: Path, progress: Progress | None, previous: Path | None = None,
@@ -215,7 +238,14 @@ def _write_build(
     chunker = _chunker(settings)
     chunks: list[Chunk] = []
     old_texts, texts, failed = _previous_texts(previous), {}, {}
+    old_chunks = _previous_chunks(previous, fingerprint)
     for doc in docs:  # one document at a time, read in blocks: no text file's whole text is held
+        if (doc.id, doc.sha256) in old_chunks:  # unchanged since the previous build: its chunks as they were
+            base = len(chunks)
+            chunks.extend([replace(c, id=base + i) for i, c in enumerate(old_chunks[doc.id, doc.sha256])])
+            if doc.extracted:
+                texts[doc.id] = old_texts[doc.sha256]
+            continue
         if not doc.extracted:
             chunks.extend(chunker.split_stream(doc.id, doc.blocks(), doc.blank_lines, first_id=len(chunks)))
             continue
