@@ -382,6 +382,19 @@ def check_port(host: str, port: int) -> None:
             raise rag.RagError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port") from None
 
 
+def warm_route(port: int, auth: tuple[str, str] | None, question: str) -> None:
+    """Ask one question through the server's own ``/ask`` route over loopback, so the first user's answer does not
+    pay for the server's first-request start-up (about a second); a failure here changes nothing."""
+    try:
+        from gradio_client import Client
+
+        client = Client(f"http://127.0.0.1:{port}/", auth=auth, verbose=False, analytics_enabled=False,
+                        download_files=False, httpx_kwargs={"trust_env": False})
+        client.predict(question, [], api_name="/ask")
+    except Exception:  # noqa: BLE001 - e.g. bound to one non-loopback address: the first question is just slower
+        log.debug("warming the /ask route failed", exc_info=True)
+
+
 def _build(settings: rag.Settings) -> None:
     """Build the index of the corpus with a progress bar on stderr."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -456,6 +469,7 @@ def serve(
         service.warm_up()
         demo = build_demo(service, concurrency)
         _, url = launch(demo, host, port, block=False, auth=auth, max_upload_mb=settings.max_upload_mb)
+        warm_route(port, auth, (service.examples() or ["What do the documents say?"])[0])
         err.print(f"rag chat on {url}  (index {settings.index_dir}; Ctrl-C to stop)", highlight=False, markup=False, soft_wrap=True)
         try:
             while demo.is_running:
