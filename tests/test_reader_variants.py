@@ -27,3 +27,12 @@ def test_the_learned_ranking_variant_finds_what_the_cosine_marks():
     learned = evaluate(cases, *VARIANTS["learned ranking (reader, cosine); decision with cosine (shipped)"])
     assert learned["top1_test"] > 0.9 > 0.5 > plain["top1_test"]
     assert learned["mean"] > plain["mean"] and 0 <= learned["answered"] <= 1 and 0 <= learned["abstained"] <= 1
+
+
+def test_answer_speed_prints_warm_and_cold_figures_for_each_answerer(seed_index, capsys):
+    from eval.answer_speed import main
+
+    main(["--index", str(seed_index), "--questions", "2", "--cold-runs", "1"])
+    out = capsys.readouterr().out
+    for line in ("warm rules:", "warm reader:", "warm reader + rerank:", "cold rag ask (rules)", "cold rag ask (reader)"):
+        assert line in out
