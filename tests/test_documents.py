@@ -138,3 +138,30 @@ def test_a_damaged_embedding_cache_falls_back_to_embedding_everything(tmp_path):
     again = rag.build_index(corpus, live)
     assert again.built and again.reused == 0 and len(rag.load_index(live).chunks) >= 3
     shutil.rmtree(tmp_path / "index")
+
+
+def test_adding_documents_never_overwrites_and_checks_kind_and_size(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.txt").write_text("The original text.", encoding="utf-8")
+    upload = tmp_path / "up"
+    upload.mkdir()
+    (upload / "notes.txt").write_text("An uploaded file with the same name.", encoding="utf-8")
+    pdf = make_pdf(upload / "report.pdf", [PARAS[:2], PARAS[2:4]])
+    assert rag.add_documents(corpus, [upload / "notes.txt", pdf]) == ["notes (2).txt", "report.pdf"]
+    assert (corpus / "notes.txt").read_text(encoding="utf-8") == "The original text."
+    (upload / "tool.exe").write_bytes(b"MZ")
+    with pytest.raises(rag.RagError, match=r"tool.exe: \.exe is not a document kind"):
+        rag.add_documents(corpus, [upload / "tool.exe"])
+    with pytest.raises(rag.RagError, match="larger than the upload limit"):
+        rag.add_documents(corpus, [pdf], names=["big.pdf"], max_mb=0.0001)
+    assert not (corpus / "big.pdf").exists() and not list(corpus.glob(".*.part"))
+    rag.build_index(corpus, tmp_path / "index")
+    docs = {d.name: d for d in rag.list_documents(rag.load_index(tmp_path / "index"), corpus)}
+    assert set(docs) == {"notes.txt", "notes (2).txt", "report.pdf"}
+    assert docs["report.pdf"].pages == 2 and docs["notes.txt"].pages is None and docs["report.pdf"].chunks > 0
+    rag.remove_document(corpus, "report.pdf")
+    with pytest.raises(rag.RagError, match="outside the corpus"):
+        rag.remove_document(corpus, "../index/CURRENT")
+    report = rag.build_index(corpus, tmp_path / "index")
+    assert report.embedded == 0 and {c.source for c in rag.load_index(tmp_path / "index").chunks} == {"notes.txt", "notes (2).txt"}
