@@ -36,6 +36,8 @@ from rag.errors import RagError
 from rag.extract import EXTRACTORS, extract
 
 SUFFIXES = (".txt", ".md", ".markdown", ".rst")
+KINDS = (*SUFFIXES, *EXTRACTORS)
+"""File kinds a corpus takes (lower-case suffixes): UTF-8 text, and the kinds :mod:`rag.extract` reads."""
 BLOCK_BYTES = 1 << 18
 """Bytes read (and decoded) at a time: 256 KiB. A 30 MB file was checked and chunked with a 1.5-1.7 MB peak
 (tracemalloc); 1 MiB blocks gave 5.4 MB, as a decoded block of non-Latin-1 text takes two or four bytes a
@@ -47,9 +49,7 @@ MB = 1 << 20
 def read_source(path: Path) -> str:
     """The text of a source file as the index read it: strict UTF-8, nothing translated; for a PDF, HTML or Word
     file, its extracted text (:func:`rag.extract.extract`, the text the index stores)."""
-    if path.suffix.lower() in EXTRACTORS:
-        return extract(path).text
-    return path.read_bytes().decode("utf-8")
+    return extract(path).text if extracted_kind(path) else path.read_bytes().decode("utf-8")
 
 
 def extracted_kind(path: Path) -> bool:
@@ -198,7 +198,7 @@ def _corpus_files(corpus_dir: Path, unusable: dict[str, str]) -> list[Path]:
                 unusable[rel(os.path.join(folder, name))] = LINKED_FOLDER
         for name in files:
             path = Path(folder, name)
-            if name.startswith(".") or path.suffix.lower() not in (*SUFFIXES, *EXTRACTORS):
+            if name.startswith(".") or path.suffix.lower() not in KINDS:
                 continue
             doc_id = rel(str(path))
             try:

@@ -17,12 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rag.corpus import MB, SUFFIXES, source_path
+from rag.corpus import KINDS, MB, source_path
 from rag.errors import RagError
-from rag.extract import EXTRACTORS
-
-KINDS = (*SUFFIXES, *EXTRACTORS)
-"""File kinds a corpus takes (lower-case suffixes)."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -245,6 +246,32 @@ class Embedder:
 
 
 # -- the ONNX export ---------------------------------------------------------------------------------------
+
+
+class VectorCache:
+    """``embedder.encode`` for short texts (questions, sentences) with a bounded cache of vectors by text, shared
+    by all threads: the least recently added fall out past ``size``."""
+
+    def __init__(self, embedder: Embedder, size: int = 4096):
+        self.embedder = embedder
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            known.update(zip(missing, self.embedder.encode(missing)))
+            with self._lock:
+                self._vectors.update((t, known[t]) for t in missing)
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        return np.stack([known[t] for t in texts])
 
 
 def cache_dir() -> Path:

@@ -30,14 +30,13 @@ from pathlib import Path
 
 from rag.acronyms import Acronyms, find_acronyms
 from rag.chunking import VERSION as CHUNKER_VERSION
-from rag.chunking import Chunker
+from rag.chunking import Chunker, has_blank_lines
 from rag.config import Settings
-from rag.chunking import has_blank_lines
-from rag.corpus import Document, scan_corpus
+from rag.corpus import Document, extracted_kind, scan_corpus
 from rag.embed_cache import CachedEmbedder
 from rag.embedding import ONNX_FILE, Embedder, export_onnx
 from rag.errors import RagError
-from rag.extract import EXTRACTORS, Extracted, ExtractError, extract
+from rag.extract import Extracted, ExtractError, extract
 from rag.lexical import BM25Index
 from rag.paragraphs import BM25 as PARAGRAPH_BM25
 from rag.paragraphs import VECTORS as PARAGRAPH_VECTORS
@@ -177,6 +176,7 @@ def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerpr
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=index_dir))
         try:
             manifest, counts, failed = _write_build(tmp, docs, skipped, too_large, settings, fingerprint, corpus_dir, progress, live)
+            scan.unusable.update({name: f"file(s) without text to index ({why})" for name, why in failed.items()})
             final = index_dir / f"build-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
             os.rename(tmp, final)
             _fsync_dir(index_dir)
@@ -188,47 +188,42 @@ def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerpr
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _remove_stale(index_dir, keep=final)
-    lines = [f"skipped {len(names)} {why}: {', '.join(names)}" for why, names in _grouped(failed).items()]
-    return BuildReport(True, final, manifest, [*skipped, *failed], too_large, scan.warnings() + lines, **counts)
+    return BuildReport(True, final, manifest, [*skipped, *failed], too_large, scan.warnings(), **counts)
 
 
-def _grouped(failed: dict[str, str]) -> dict[str, list[str]]:
-    by_reason: dict[str, list[str]] = {}
-    for name, why in failed.items():
-        by_reason.setdefault(f"file(s) without text to index ({why})", []).append(name)
-    return by_reason
+def _read_texts(path: Path) -> list[tuple[str, str, Extracted]]:
+    """``texts.jsonl``: (source, file hash, extracted text) per PDF, HTML or Word file."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [(r["source"], r["sha256"], Extracted(r["text"], tuple(r["pages"]) if r["pages"] else None)) for r in rows]
 
 
-def _previous_texts(build: Path | None) -> dict[str, Extracted]:
-    """The previous build's extracted texts by file hash (an extraction is reused when the file is the same)."""
-    try:
-        rows = [json.loads(line) for line in (build / TEXTS).read_text(encoding="utf-8").splitlines()] if build else []
-        return {r["sha256"]: Extracted(r["text"], tuple(r["pages"]) if r["pages"] else None) for r in rows}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+@dataclass
+class _Previous:
+    """What a build reuses from the live one: extracted texts by file hash, chunks by (source, file hash) when
+    it chunked the same way, and the folder of its embedding cache when it used the same model."""
+
+    texts: dict[str, Extracted] = field(default_factory=dict)
+    chunks: dict[tuple[str, str], list[Chunk]] = field(default_factory=dict)
+    embeddings: Path | None = None
 
 
-def _previous_chunks(build: Path | None, fingerprint: dict) -> dict[tuple[str, str], list[Chunk]]:
-    """The previous build's chunks by (source, file hash), when it chunked with the same chunker (else none)."""
+def _previous(build: Path | None, fingerprint: dict, settings: Settings) -> _Previous:
     old = _read_manifest(build) if build else None
-    same = old and all(old.get("fingerprint", {}).get(k) == fingerprint[k] for k in ("chunker", "chunker_version", "format_version"))
-    if not same:
-        return {}
-    out: dict[tuple[str, str], list[Chunk]] = {}
+    if old is None:
+        return _Previous()
+    prev = _Previous(embeddings=build if old.get("embedding_model") == settings.embedding_model else None)
     try:
-        hashes = old["fingerprint"]["files"]
-        texts = _previous_texts(build)
-        for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines():
-            c = Chunk(**json.loads(line))
-            out.setdefault((c.source, hashes[c.source]), []).append(c)
+        prev.texts = {sha: ex for _, sha, ex in _read_texts(build / TEXTS)}
+        if all(old.get("fingerprint", {}).get(k) == fingerprint[k] for k in ("chunker", "chunker_version", "format_version")):
+            hashes = old["fingerprint"]["files"]
+            for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines():
+                c = Chunk(**json.loads(line))
+                prev.chunks.setdefault((c.source, hashes[c.source]), []).append(c)
     except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    # an extracted file is reused only together with its stored text
-    return {key: cs for key, cs in out.items() if key[1] in texts or not _extracted_name(key[0])}
-
-
-def _extracted_name(source: str) -> bool:
-    return Path(source).suffix.lower() in EXTRACTORS
+        return _Previous(embeddings=prev.embeddings)
+    # an extracted file's chunks are reused only together with its stored text
+    prev.chunks = {key: cs for key, cs in prev.chunks.items() if key[1] in prev.texts or not extracted_kind(Path(key[0]))}
+    return prev
 
 
 def _write_build(
@@ -237,20 +232,19 @@ def _write_build(
 ) -> tuple[dict, dict, dict[str, str]]:
     chunker = _chunker(settings)
     chunks: list[Chunk] = []
-    old_texts, texts, failed = _previous_texts(previous), {}, {}
-    old_chunks = _previous_chunks(previous, fingerprint)
+    prev, texts, failed = _previous(previous, fingerprint, settings), {}, {}
     for doc in docs:  # one document at a time, read in blocks: no text file's whole text is held
-        if (doc.id, doc.sha256) in old_chunks:  # unchanged since the previous build: its chunks as they were
+        if (doc.id, doc.sha256) in prev.chunks:  # unchanged since the previous build: its chunks as they were
             base = len(chunks)
-            chunks.extend([replace(c, id=base + i) for i, c in enumerate(old_chunks[doc.id, doc.sha256])])
+            chunks.extend([replace(c, id=base + i) for i, c in enumerate(prev.chunks[doc.id, doc.sha256])])
             if doc.extracted:
-                texts[doc.id] = old_texts[doc.sha256]
+                texts[doc.id] = prev.texts[doc.sha256]
             continue
         if not doc.extracted:
             chunks.extend(chunker.split_stream(doc.id, doc.blocks(), doc.blank_lines, first_id=len(chunks)))
             continue
         try:
-            texts[doc.id] = old_texts.get(doc.sha256) or extract(doc.path)
+            texts[doc.id] = prev.texts.get(doc.sha256) or extract(doc.path)
         except (ExtractError, OSError) as exc:
             failed[doc.id] = str(exc) if isinstance(exc, ExtractError) else f"unreadable: {exc.strerror or exc}"
             continue
@@ -260,8 +254,7 @@ def _write_build(
         raise RagError(f"the documents in {corpus_dir} contain no text to index"
                        + (f" ({'; '.join(f'{n}: {w}' for n, w in list(failed.items())[:5])})" if failed else ""))
     embedder = Embedder(settings.embedding_model, settings.batch_size, backend="torch")
-    old = _read_manifest(previous) if previous else None
-    cached = CachedEmbedder(embedder, previous if old and old.get("embedding_model") == settings.embedding_model else None)
+    cached = CachedEmbedder(embedder, prev.embeddings)
     done, total = 0, len(chunks) + len(set(paragraph_of(chunks)))
 
     def advance(n: int) -> None:
@@ -385,8 +378,7 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
     if not (len(chunks) == len(store) == expected == bm25.retriever.scores["num_docs"]):
         raise RagError(f"index files disagree on the chunk count ({len(chunks)} chunks, {len(store)} vectors, manifest {expected}): {fix}")
     try:
-        rows = [json.loads(line) for line in (build / TEXTS).read_text(encoding="utf-8").splitlines()]
-        texts = {r["source"]: Extracted(r["text"], tuple(r["pages"]) if r["pages"] else None) for r in rows}
+        texts = {source: ex for source, _, ex in _read_texts(build / TEXTS)}
     except (ValueError, KeyError, TypeError) as exc:
         raise RagError(f"index file corrupted: {build / TEXTS} ({exc}): {fix}") from None
     return Index(build, manifest, chunks, store, bm25, paragraphs, acronyms, texts)

@@ -13,8 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +22,7 @@ import numpy as np
 
 from rag.candidates import candidates
 from rag.config import Mode, Settings
-from rag.embedding import ONNX_FILE, Embedder
+from rag.embedding import ONNX_FILE, Embedder, VectorCache
 from rag.errors import RagError
 from rag.evidence import sigmoid
 from rag.index import Index, current_build, load_index
@@ -47,8 +45,7 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self.reader = reader
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._sentences = VectorCache(embedder, VECTOR_CACHE)
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -90,18 +87,10 @@ class Retriever:
         return PassageList(self._passages(ranked, k, d_rank, b_rank))
 
     def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
-        """Cosine similarity of ``question`` and each of ``sentences`` under the embedding model (sentence vectors
-        are kept in a bounded cache shared by all threads)."""
-        with self._lock:
-            known = {t: self._vectors[t] for t in sentences if t in self._vectors}
-        missing = [t for t in dict.fromkeys(sentences) if t not in known]
-        vectors = self.embedder.encode([question, *missing])
-        known.update(zip(missing, vectors[1:]))
-        with self._lock:
-            self._vectors.update((t, known[t]) for t in missing)
-            while len(self._vectors) > VECTOR_CACHE:
-                self._vectors.popitem(last=False)
-        return np.array([known[t] @ vectors[0] for t in sentences], dtype=np.float64)
+        """Cosine similarity of ``question`` and each of ``sentences`` under the embedding model (vectors kept
+        in a bounded cache shared by all threads)."""
+        vectors = self._sentences.encode([question, *sentences])
+        return (vectors[1:] @ vectors[0]).astype(np.float64)
 
     def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
         """``passages`` ordered by the reader's best sentence score (ties keep their order), that score as ``score``:

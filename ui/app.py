@@ -68,13 +68,20 @@ class ChatService:
         self.answerers = answerers
         self.default_answerer = default_answerer if default_answerer in answerers else answerers[0]
         self._indexing = threading.Lock()
+        self.examples = rag.example_questions(chain.retriever.index)
+        """Example questions drawn from the documents (refreshed when the index changes)."""
+
+    @property
+    def first_question(self) -> str:
+        """A question to warm up with: the first example, else a generic one."""
+        return (self.examples or ["What do the documents say?"])[0]
 
     def warm_up(self) -> None:
         """Answer one question before the first user does (loads the models and fills their caches once)."""
         try:
             for name in self.answerers:
                 if name != "llm":
-                    self.chain.ask((self.examples() or ["What do the documents say?"])[0], answerer=name)
+                    self.chain.ask(self.first_question, answerer=name)
         except Exception:  # noqa: BLE001 - a warm-up failure shows up, properly reported, at the first question
             log.debug("warm-up failed", exc_info=True)
 
@@ -87,9 +94,6 @@ class ChatService:
         return (f"Corpus **{render.esc(name)}**: {docs} document{'s' if docs != 1 else ''}, "
                 f"{counts.get('chunks', 0)} passages")
 
-    def examples(self) -> list[str]:
-        return rag.example_questions(self.chain.retriever.index)
-
     def documents(self) -> list[list]:
         """The documents panel's rows: name, pages (PDF) or size, chunks, when added."""
         rows = []
@@ -98,14 +102,19 @@ class ChatService:
             rows.append([d.name, size, d.chunks, d.added.replace("T", " ").replace("+00:00", "")])
         return rows
 
-    def _reindex(self, progress) -> str:
-        """Bring the index up to date with the corpus folder and swap the new chain in; returns a status line."""
+    def _folder(self) -> Path:
+        """The corpus folder that documents are added to and removed from."""
         if self.corpus_dir is None:
             raise rag.RagError("this chat was started without a corpus folder (--corpus): documents cannot be changed here")
-        report = rag.build_index(self.corpus_dir, self.settings.index_dir, self.settings,
+        return self.corpus_dir
+
+    def _reindex(self, progress) -> str:
+        """Bring the index up to date with the corpus folder and swap the new chain in; returns a status line."""
+        report = rag.build_index(self._folder(), self.settings.index_dir, self.settings,
                                  progress=lambda stage, done, total: progress((done, total), desc=stage) if progress else None)
         self.chain = rag.load_chain(self.settings.index_dir, answerer=self.chain.answerer, llm=self.chain.llm,
                                     settings=self.settings)
+        self.examples = rag.example_questions(self.chain.retriever.index)
         line = f"Indexed: {report.embedded} passages embedded, {report.reused} reused."
         return " ".join([line, *(f"Warning: {w}." for w in report.warnings)])
 
@@ -115,7 +124,7 @@ class ChatService:
         if not paths:
             return "Choose one or more files first."
         with self._indexing:
-            saved = rag.add_documents(self.corpus_dir, paths, max_mb=self.settings.max_upload_mb) if self.corpus_dir else []
+            saved = rag.add_documents(self._folder(), paths, max_mb=self.settings.max_upload_mb)
             status = self._reindex(progress)
         return f"Added {', '.join(saved)}. {status}"
 
@@ -124,11 +133,9 @@ class ChatService:
         if not name:
             return "Choose a document to remove."
         with self._indexing:
-            if self.corpus_dir is None:
-                raise rag.RagError("this chat was started without a corpus folder (--corpus): documents cannot be changed here")
             if len(self.documents()) <= 1:
                 raise rag.RagError("the corpus must keep at least one document: add another before removing this one")
-            rag.remove_document(self.corpus_dir, name)
+            rag.remove_document(self._folder(), name)
             status = self._reindex(progress)
         return f"Removed {name}. {status}"
 
@@ -243,8 +250,8 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
                 chat = gr.Chatbot(
                     label="Chat", show_label=False, elem_id="rag-chat", height=540, sanitize_html=False, latex_delimiters=[],
                     feedback_options=None, buttons=["copy"], group_consecutive_messages=False,
-                    examples=[{"text": q} for q in service.examples()] or None,
-                    placeholder="**Start with an example** or type your own question below." if service.examples()
+                    examples=[{"text": q} for q in service.examples] or None,
+                    placeholder="**Start with an example** or type your own question below." if service.examples
                     else "Type a question about the documents below.",
                 )
                 with gr.Row():
@@ -267,10 +274,10 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
                     files = gr.File(label=f"Add documents (.txt, .md, .pdf, .html, .docx; at most {settings.max_upload_mb:g} MB each)",
                                     file_count="multiple", file_types=list(rag.documents.KINDS), elem_id="rag-upload")
                     add_btn = gr.Button("Add to the index", variant="primary", elem_id="rag-add")
-                    table = gr.Dataframe(service.documents(), headers=DOC_COLUMNS, interactive=False, wrap=True,
-                                         elem_id="rag-doc-table")
+                    rows = service.documents()
+                    table = gr.Dataframe(rows, headers=DOC_COLUMNS, interactive=False, wrap=True, elem_id="rag-doc-table")
                     with gr.Row():
-                        chosen = gr.Dropdown([r[0] for r in service.documents()], label="Document", scale=3, elem_id="rag-doc-choice")
+                        chosen = gr.Dropdown([r[0] for r in rows], label="Document", scale=3, elem_id="rag-doc-choice")
                         remove_btn = gr.Button("Remove", variant="stop", scale=1, elem_id="rag-remove")
                     status = gr.Markdown("", elem_id="rag-doc-status")
 
@@ -294,8 +301,8 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
         gr.api(ask, api_name="ask", concurrency_limit=concurrency, concurrency_id="answer")
 
         def changed(message: str):
-            names = [r[0] for r in service.documents()]
-            return (render.esc(message), service.documents(), gr.update(choices=names, value=None), service.corpus_line(), None)
+            rows = service.documents()
+            return (render.esc(message), rows, gr.update(choices=[r[0] for r in rows], value=None), service.corpus_line(), None)
 
         def add(paths, progress=gr.Progress()):
             try:
@@ -469,7 +476,7 @@ def serve(
         service.warm_up()
         demo = build_demo(service, concurrency)
         _, url = launch(demo, host, port, block=False, auth=auth, max_upload_mb=settings.max_upload_mb)
-        warm_route(port, auth, (service.examples() or ["What do the documents say?"])[0])
+        warm_route(port, auth, service.first_question)
         err.print(f"rag chat on {url}  (index {settings.index_dir}; Ctrl-C to stop)", highlight=False, markup=False, soft_wrap=True)
         try:
             while demo.is_running:

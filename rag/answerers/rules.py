@@ -22,8 +22,6 @@ Example:
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from collections.abc import Callable
 from typing import NamedTuple
@@ -33,7 +31,7 @@ import numpy as np
 from rag.acronyms import STANDS_FOR, spells
 from rag.candidates import is_heading, sentence_spans
 from rag.chunking import POINTING_BACK
-from rag.embedding import Embedder
+from rag.embedding import Embedder, VectorCache
 from rag.lexical import tokenize
 from rag.answerers.base import ABSTAIN_TEXT, Query, Reply
 from rag.records import Citation, Passage
@@ -188,8 +186,10 @@ class RulesAnswerer:
     adjacent_gap: float = 0.05
     max_words: int = 60
     cache_size: int = 4096
-    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _cache: VectorCache = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._cache = VectorCache(self.embedder, self.cache_size)
 
     def sentences(self, passages: list[Passage]) -> list[Span]:
         """Every sentence of the passages, in source offsets.
@@ -217,19 +217,6 @@ class RulesAnswerer:
         spans = sentence_spans(chunk.text) if chunk else ()
         return (chunk, chunk.start + spans[-1][0], chunk.start + spans[-1][1]) if spans else None
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        """Embeddings of ``texts``, from a bounded cache shared by all threads."""
-        with self._lock:
-            known = {t: self._cache[t] for t in texts if t in self._cache}
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            known.update(zip(missing, self.embedder.encode(missing)))
-            with self._lock:
-                self._cache.update((t, known[t]) for t in missing)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        return np.stack([known[t] for t in texts])
-
     def score(self, question: str, passages: list[Passage], own: str | None = None) -> list[Sentence]:
         """All candidate sentences, best first; ``own`` is what was asked when ``question`` has follow-up context."""
         spans = self.sentences(passages)
@@ -238,7 +225,7 @@ class RulesAnswerer:
         texts = [p.quote(s, e) for p, s, e, _, _ in spans]
         contexts = [lead[0].quote(*lead[1:]) + " " + text if lead else p.quote(c, e) for (p, s, e, c, lead), text in zip(spans, texts)]
         matched = [self.spell_out(t) for t in texts + contexts]
-        vecs = self._embed([question, *matched])
+        vecs = self._cache.encode([question, *matched])
         sims = vecs[1:] @ vecs[0]
         dense = np.maximum(sims[: len(texts)], sims[len(texts) :])
         q_tokens = set(tokenize([question])[0])
