@@ -21,7 +21,8 @@ from rag.reader import Reader, load_reader
 from rag.records import Answer, Chunk, Citation, Passage, PassageList, ShortAnswer
 from rag.retrieval import Retriever, load_retriever
 from rag.rewrite import rewrite_query
-from rag.store import FaissStore, VectorStore
+from rag.stores import StoreBackend, VectorStore, open_backend
+from rag.stores.faiss import FaissStore
 
 __all__ = [
     "Answer",
@@ -43,6 +44,7 @@ __all__ = [
     "Retriever",
     "Settings",
     "ShortAnswer",
+    "StoreBackend",
     "VectorStore",
     "add_documents",
     "build_index",
@@ -56,6 +58,7 @@ __all__ = [
     "load_reader",
     "load_retriever",
     "make_answerer",
+    "open_backend",
     "read_source",
     "remove_document",
     "rewrite_query",

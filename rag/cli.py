@@ -85,15 +85,28 @@ def ensure_index(settings: Settings, force: bool = False, quiet: bool = False):
 
 @app.command()
 @friendly
-def index(corpus: CorpusOpt = None, index: IndexOpt = None, force: Annotated[bool, typer.Option("--force", help="Rebuild even if nothing changed.")] = False):
+def index(
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if nothing changed.")] = False,
+    vector_store: Annotated[Optional[str], typer.Option("--vector-store", help="faiss or milvus [default: RAG_VECTOR_STORE or faiss].")] = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help='Embed on Ray: "local" or a cluster address [default: RAG_RAY_ADDRESS].')] = None,
+):
     """Chunk, embed and index the corpus (skipped when corpus and settings are unchanged)."""
-    settings = settings_from(corpus_dir=corpus, index_dir=index)
+    settings = settings_from(corpus_dir=corpus, index_dir=index, vector_store=vector_store, ray_address=ray_address)
     report = ensure_index(settings, force=force)
     counts = report.manifest["counts"]
     verb = "built" if report.built else "up to date, kept"
     reuse = f"; {report.embedded} texts embedded, {report.reused} reused" if report.built and report.reused else ""
     out.print(plain(f"index {verb}: {counts['documents']} document(s), {counts['chunks']} chunks in {settings.index_dir} "
-                    f"({report.manifest['faiss_kind']} FAISS{reuse})"))
+                    f"({store_label(report.manifest['store']['chunks'])}{reuse})"))
+
+
+def store_label(description: dict) -> str:
+    """How the chunks' table is stored, in a few words ("flat FAISS", "Milvus collection rag_chunks_…")."""
+    if description.get("backend") == "milvus":
+        return f"Milvus collection {description['collection']} at {description['uri']}"
+    return f"{description.get('kind')} FAISS"
 
 
 @app.command()

@@ -77,6 +77,20 @@ class Settings(BaseSettings):
     ui_auth: SecretStr | None = Field(
         None, description='Log-in for the chat UI as "user:password"; without it, binding beyond loopback warns.'
     )
+    vector_store: Literal["faiss", "milvus"] = Field(
+        "faiss", description="Where the vectors and BM25 live: faiss (files in the index folder) or milvus (Milvus Lite, or a server at milvus_uri)."
+    )
+    milvus_uri: str = Field(
+        "", description="Milvus server URI (http://host:19530); empty: Milvus Lite in <index_dir>/milvus.db."
+    )
+    milvus_token: SecretStr | None = Field(None, description='Milvus credentials, "user:password" or an API token.')
+    milvus_collection: str = Field(
+        "rag", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,40}$", description="Prefix of this index's Milvus collections and aliases (one per index on a shared server)."
+    )
+    ray_address: str | None = Field(
+        None, description='Embed new texts with Ray Data: "local" starts a local Ray, anything else is a cluster address (ray://host:10001 or host:6379).'
+    )
+    ray_workers: int = Field(2, ge=1, le=1024, description="Embedding workers (one model copy each) when ray_address is set.")
     faiss_kind: Literal["auto", "flat", "ivf", "hnsw"] = Field(
         "auto", description="FAISS index type: flat (exact), ivf (IVF, PQ fast scan, SQ8 re-ranking), hnsw, or auto (by size)."
     )

@@ -1,13 +1,16 @@
 """Build the index on disk and load it back, validated.
 
 Layout: ``index_dir/CURRENT`` names the live build, a folder ``index_dir/build-*`` holding ``manifest.json``,
-``chunks.jsonl``, ``vectors.faiss``, ``bm25/``, the same two for whole paragraphs (``paragraphs.faiss``,
-``paragraphs_bm25/``; see :mod:`rag.paragraphs`), ``acronyms.json`` (see :mod:`rag.acronyms`), ``texts.jsonl``
+``chunks.jsonl``, the ``chunks`` and ``paragraphs`` tables of the vector store (:mod:`rag.stores`: with FAISS,
+``chunks.faiss``, ``chunks_bm25/``, ``paragraphs.faiss``, ``paragraphs_bm25/``; with Milvus, collections the
+manifest names; see :mod:`rag.paragraphs`), ``acronyms.json`` (see :mod:`rag.acronyms`), ``texts.jsonl``
 (the extracted text and page starts of each PDF, HTML and Word file; see :mod:`rag.extract`), the embedding
 cache ``embeddings.npy`` + ``embeddings.keys`` (see :mod:`rag.embed_cache`: a rebuild embeds only what changed)
 and (optional) ``encoder.onnx``, the query encoder (the embedding
 model exported to ONNX, so queries are encoded without importing PyTorch; see :mod:`rag.embedding`). A build is written to a new folder and made live by
-atomically replacing ``CURRENT``, so a crash at any moment leaves the previous index loadable. Nothing is pickled.
+atomically replacing ``CURRENT`` (then the store's ``publish``), so a crash at any moment leaves the previous
+index loadable; the previous build's folder and tables are removed only after the switch. Nothing is pickled.
+With ``ray_address`` set, new texts are embedded on a Ray cluster (:mod:`rag.ray_embed`).
 
 Example:
     >>> report = build_index("seeds", "index")         # doctest: +SKIP
@@ -37,17 +40,14 @@ from rag.embed_cache import CachedEmbedder
 from rag.embedding import ONNX_FILE, Embedder, export_onnx
 from rag.errors import RagError
 from rag.extract import Extracted, ExtractError, extract
-from rag.lexical import BM25Index
-from rag.paragraphs import BM25 as PARAGRAPH_BM25
-from rag.paragraphs import VECTORS as PARAGRAPH_VECTORS
-from rag.paragraphs import Paragraphs, paragraph_of
+from rag.paragraphs import Paragraphs, paragraph_of, paragraph_texts
 from rag.records import Chunk
-from rag.store import FaissStore
+from rag.stores import StoreBackend, VectorStore, open_backend
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 POINTER = "CURRENT"
 TEXTS = "texts.jsonl"
-FILES = ("manifest.json", "chunks.jsonl", "vectors.faiss", "bm25", PARAGRAPH_VECTORS, PARAGRAPH_BM25, "acronyms.json", TEXTS)
+FILES = ("manifest.json", "chunks.jsonl", "acronyms.json", TEXTS)
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, called as the embedding advances."""
 
@@ -73,17 +73,22 @@ class BuildReport:
 
 @dataclass
 class Index:
-    """A loaded index: manifest, chunks (list position == chunk id), vector store and BM25, and the extracted
-    texts of PDF, HTML and Word files by source."""
+    """A loaded index: manifest, chunks (list position == chunk id), the chunks' table of the vector store (dense
+    and BM25 search), the paragraphs', and the extracted texts of PDF, HTML and Word files by source."""
 
     path: Path
     manifest: dict
     chunks: list[Chunk]
-    store: FaissStore
-    bm25: BM25Index
+    store: VectorStore
     paragraphs: Paragraphs
     acronyms: Acronyms
     texts: dict[str, Extracted] = field(default_factory=dict)
+    backend: StoreBackend | None = None
+
+    def close(self) -> None:
+        """Release the vector store's connections (a Milvus Lite file is then free for another process)."""
+        if self.backend is not None:
+            self.backend.close()
 
     def page_of(self, source: str, offset: int) -> int | None:
         """The 1-based page of ``source`` holding ``offset`` (None: a file without pages)."""
@@ -109,7 +114,8 @@ def _fingerprint(settings: Settings, files: dict[str, str]) -> dict:
         "embedding_model": settings.embedding_model,
         "chunker": asdict(_chunker(settings)),
         "chunker_version": CHUNKER_VERSION,
-        "faiss_kind": settings.faiss_kind,
+        "vector_store": settings.vector_store,
+        **({"faiss_kind": settings.faiss_kind} if settings.vector_store == "faiss" else {"milvus_uri": settings.milvus_uri}),
         "files": files,
     }
 
@@ -156,14 +162,18 @@ def build_index(
     scan = scan_corpus(corpus_dir, settings.max_file_mb)
     fingerprint = _fingerprint(settings, {d.id: d.sha256 for d in scan.documents})
     try:
-        return _build(corpus_dir, index_dir, settings, scan, fingerprint, force, progress)
+        backend = open_backend(settings, index_dir)
+        try:
+            return _build(corpus_dir, index_dir, settings, scan, fingerprint, force, progress, backend)
+        finally:
+            backend.close()
     except OSError as exc:  # disk full, a read-only or unwritable folder, a file where the folder should be
         raise RagError(f"cannot write the index in {index_dir}: {exc.strerror or exc}"
                        f"{f' ({exc.filename})' if exc.filename else ''}; the previous index, if any, is unchanged") from None
 
 
 def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerprint: dict, force: bool,
-           progress: Progress | None) -> BuildReport:
+           progress: Progress | None, backend: StoreBackend) -> BuildReport:
     docs, skipped, too_large = scan.documents, scan.not_text, list(scan.too_large)
     index_dir.mkdir(parents=True, exist_ok=True)
     with _locked(index_dir):
@@ -173,9 +183,11 @@ def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerpr
             if old is not None and old.get("fingerprint") == fingerprint:
                 return BuildReport(False, live, old, skipped, too_large, scan.warnings())
         _remove_stale(index_dir, keep=live)
+        backend.cleanup(_tables(live))
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=index_dir))
         try:
-            manifest, counts, failed = _write_build(tmp, docs, skipped, too_large, settings, fingerprint, corpus_dir, progress, live)
+            manifest, counts, failed = _write_build(tmp, docs, skipped, too_large, settings, fingerprint, corpus_dir, progress,
+                                                    backend, live)
             scan.unusable.update({name: f"file(s) without text to index ({why})" for name, why in failed.items()})
             final = index_dir / f"build-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
             os.rename(tmp, final)
@@ -187,8 +199,17 @@ def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerpr
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        backend.publish(manifest["store"])
         _remove_stale(index_dir, keep=final)
+        backend.cleanup(_tables(final))
     return BuildReport(True, final, manifest, [*skipped, *failed], too_large, scan.warnings(), **counts)
+
+
+def _tables(build: Path | None) -> list[dict]:
+    """The store tables a build's manifest describes (none for no build or an unreadable manifest)."""
+    manifest = _read_manifest(build) if build else None
+    store = manifest.get("store") if isinstance(manifest, dict) else None
+    return list(store.values()) if isinstance(store, dict) else []
 
 
 def _read_texts(path: Path) -> list[tuple[str, str, Extracted]]:
@@ -228,7 +249,7 @@ def _previous(build: Path | None, fingerprint: dict, settings: Settings) -> _Pre
 
 def _write_build(
     folder: Path, docs: list[Document], skipped: list[str], too_large: list[str], settings: Settings, fingerprint: dict,
-    corpus_dir: Path, progress: Progress | None, previous: Path | None = None,
+    corpus_dir: Path, progress: Progress | None, backend: StoreBackend, previous: Path | None = None,
 ) -> tuple[dict, dict, dict[str, str]]:
     chunker = _chunker(settings)
     chunks: list[Chunk] = []
@@ -254,8 +275,9 @@ def _write_build(
         raise RagError(f"the documents in {corpus_dir} contain no text to index"
                        + (f" ({'; '.join(f'{n}: {w}' for n, w in list(failed.items())[:5])})" if failed else ""))
     embedder = Embedder(settings.embedding_model, settings.batch_size, backend="torch")
-    cached = CachedEmbedder(embedder, prev.embeddings)
-    done, total = 0, len(chunks) + len(set(paragraph_of(chunks)))
+    cached = CachedEmbedder(_ray_embedder(settings) if settings.ray_address else embedder, prev.embeddings)
+    of = paragraph_of(chunks)
+    done, total = 0, len(chunks) + len(set(of))
 
     def advance(n: int) -> None:
         nonlocal done
@@ -264,15 +286,11 @@ def _write_build(
             progress("embedding", done, total)
 
     texts_of_chunks = [c.indexed_text for c in chunks]
-    vectors = cached.encode(texts_of_chunks, on_batch=advance)
-    kind = None if settings.faiss_kind == "auto" else settings.faiss_kind
-    store = FaissStore.build(vectors, exact_max=settings.faiss_exact_max, kind=kind)
-    store.save(folder / "vectors.faiss")
-    paragraphs = Paragraphs.build(chunks, cached, exact_max=settings.faiss_exact_max, kind=kind, on_batch=advance)
-    paragraphs.save(folder)
+    store = backend.build(folder, "chunks", cached.encode(texts_of_chunks, on_batch=advance), texts_of_chunks)
+    texts_of_paragraphs = paragraph_texts(chunks, of)
+    paragraphs = backend.build(folder, "paragraphs", cached.encode(texts_of_paragraphs, on_batch=advance), texts_of_paragraphs)
     cached.save(folder)
     query_encoder = export_onnx(embedder, folder / ONNX_FILE)
-    BM25Index.build(texts_of_chunks).save(folder / "bm25")
     (folder / "acronyms.json").write_text(find_acronyms(texts_of_chunks).to_json(), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
         for c in chunks:
@@ -287,15 +305,14 @@ def _write_build(
         "embedding_model": settings.embedding_model,
         "embedding_dimension": embedder.dimension,
         "chunker": fingerprint["chunker"],
-        "faiss_kind": store.kind,
-        "faiss": store.describe(),
-        "paragraph_faiss_kind": paragraphs.store.kind,
+        "vector_store": backend.name,
+        "store": {"chunks": store.describe(), "paragraphs": paragraphs.describe()},
         "query_encoder": query_encoder,
         "corpus_dir": str(corpus_dir),
         "files": fingerprint["files"],
         "skipped_files": [*skipped, *failed],
         "too_large_files": too_large,
-        "counts": {"documents": len(docs) - len(failed), "chunks": len(chunks), "paragraphs": len(paragraphs)},
+        "counts": {"documents": len(docs) - len(failed), "chunks": len(chunks), "paragraphs": len(texts_of_paragraphs)},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fingerprint": fingerprint,
     }
@@ -305,6 +322,12 @@ def _write_build(
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
     return manifest, {"embedded": cached.embedded, "reused": cached.reused}, failed
+
+
+def _ray_embedder(settings: Settings):
+    from rag.ray_embed import RayEmbedder
+
+    return RayEmbedder(settings.embedding_model, settings.ray_address, workers=settings.ray_workers, batch_size=settings.batch_size)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -359,40 +382,34 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
         chunks = [Chunk(**json.loads(line)) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
     except (ValueError, TypeError) as exc:
         raise RagError(f"index file corrupted: {build / 'chunks.jsonl'} ({exc}): {fix}") from None
-    store = _load_store(build / "vectors.faiss", manifest.get("faiss_kind", "flat"), fix)
-    bm25 = _load_bm25(build / "bm25", fix)
-    paragraphs = Paragraphs(
-        _load_store(build / PARAGRAPH_VECTORS, manifest.get("paragraph_faiss_kind", "flat"), fix),
-        _load_bm25(build / PARAGRAPH_BM25, fix),
-        paragraph_of(chunks),
-    )
-    if not len(paragraphs) == max(paragraphs.of, default=-1) + 1 == paragraphs.bm25.retriever.scores["num_docs"]:
+    tables = manifest.get("store")
+    if not isinstance(tables, dict) or set(tables) != {"chunks", "paragraphs"}:
+        raise RagError(f"index manifest names no vector store tables: {build / 'manifest.json'}: {fix}")
+    backend = open_backend(settings.model_copy(update={"vector_store": manifest.get("vector_store", "faiss")}), index_dir)
+    try:
+        store = backend.open(build, "chunks", tables["chunks"])
+        paragraphs = Paragraphs(backend.open(build, "paragraphs", tables["paragraphs"]), paragraph_of(chunks))
+        return _validated(build, manifest, chunks, store, paragraphs, backend, fix)
+    except BaseException:
+        backend.close()
+        raise
+
+
+def _validated(build: Path, manifest: dict, chunks: list[Chunk], store: VectorStore, paragraphs: Paragraphs,
+               backend: StoreBackend, fix: str) -> Index:
+    if not len(paragraphs) == max(paragraphs.of, default=-1) + 1:
         raise RagError(f"index files disagree on the paragraph count in {build}: {fix}")
     try:
         acronyms = Acronyms.from_json((build / "acronyms.json").read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise RagError(f"index file corrupted: {build / 'acronyms.json'} ({exc}): {fix}") from None
     expected = manifest.get("counts", {}).get("chunks")
-    if store.index.d != manifest.get("embedding_dimension"):
-        raise RagError(f"index vectors have dimension {store.index.d}, manifest says {manifest.get('embedding_dimension')}: {fix}")
-    if not (len(chunks) == len(store) == expected == bm25.retriever.scores["num_docs"]):
+    if store.dimension != manifest.get("embedding_dimension"):
+        raise RagError(f"index vectors have dimension {store.dimension}, manifest says {manifest.get('embedding_dimension')}: {fix}")
+    if not (len(chunks) == len(store) == expected):
         raise RagError(f"index files disagree on the chunk count ({len(chunks)} chunks, {len(store)} vectors, manifest {expected}): {fix}")
     try:
         texts = {source: ex for source, _, ex in _read_texts(build / TEXTS)}
     except (ValueError, KeyError, TypeError) as exc:
         raise RagError(f"index file corrupted: {build / TEXTS} ({exc}): {fix}") from None
-    return Index(build, manifest, chunks, store, bm25, paragraphs, acronyms, texts)
-
-
-def _load_store(path: Path, kind: str, fix: str) -> FaissStore:
-    try:
-        return FaissStore.load(path, kind)
-    except RuntimeError as exc:
-        raise RagError(f"index file corrupted: {path} ({str(exc).splitlines()[0][:120]}): {fix}") from None
-
-
-def _load_bm25(path: Path, fix: str) -> BM25Index:
-    try:
-        return BM25Index.load(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise RagError(f"index file corrupted: {path} ({exc}): {fix}") from None
+    return Index(build, manifest, chunks, store, paragraphs, acronyms, texts, backend)

@@ -29,6 +29,11 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
 
 
+def bm25_idf(df: int, n_docs: int) -> float:
+    """BM25 inverse document frequency of a token found in ``df`` of ``n_docs`` texts (Lucene's form, always > 0)."""
+    return float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5)))
+
+
 class BM25Index:
     """A bm25s index whose document number is the chunk id."""
 
@@ -53,13 +58,16 @@ class BM25Index:
     def save(self, path: Path) -> None:
         self.retriever.save(str(path), allow_pickle=False)
 
+    @property
+    def num_docs(self) -> int:
+        return int(self.retriever.scores["num_docs"])
+
     def idf(self, token: str) -> float:
         """BM25 inverse document frequency of a stemmed token (unseen tokens get the highest value)."""
-        n_docs = int(self.retriever.scores["num_docs"])
         col = self.retriever.vocab_dict.get(token)
         indptr = self.retriever.scores["indptr"]
         df = 0 if col is None or col + 1 >= len(indptr) else int(indptr[col + 1] - indptr[col])
-        return float(np.log(1 + (n_docs - df + 0.5) / (df + 0.5)))
+        return bm25_idf(df, self.num_docs)
 
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and chunk ids of the best ``k`` documents with a positive score, best first (ties: lower id)."""

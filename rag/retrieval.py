@@ -51,6 +51,10 @@ class Retriever:
     def chunks(self) -> list[Chunk]:
         return self.index.chunks
 
+    def close(self) -> None:
+        """Release the index's vector store (needed before another process opens a Milvus Lite index)."""
+        self.index.close()
+
     def dense(self, query: str, n: int, vector: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Chunk ids and cosine similarities of the ``n`` nearest chunks (``vector``: the query's, if known)."""
         scores, ids = self.index.store.search(self.embedder.encode([query]) if vector is None else vector, n)
@@ -58,7 +62,7 @@ class Retriever:
 
     def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
         """Chunk ids and BM25 scores of the ``n`` best-matching chunks."""
-        scores, ids = self.index.bm25.search(query, n)
+        scores, ids = self.index.store.text_search(query, n)
         return [(int(i), float(s)) for i, s in zip(ids, scores)]
 
     def search(self, query: str, k: int | None = None, mode: Mode | None = None, rerank: bool | None = None) -> PassageList:

@@ -119,8 +119,8 @@ def test_adding_changing_and_removing_files_embeds_only_what_changed_and_equals_
     assert full.reused == 0
     a, b = rag.load_index(live), rag.load_index(tmp_path / "full")
     assert a.chunks == b.chunks
-    va = a.store.index.reconstruct_n(0, len(a.chunks))
-    vb = b.store.index.reconstruct_n(0, len(b.chunks))
+    va = a.store.vectors.index.reconstruct_n(0, len(a.chunks))
+    vb = b.store.vectors.index.reconstruct_n(0, len(b.chunks))
     assert np.min(np.sum(va * vb, axis=1)) > 0.99999
     ra, rb = rag.load_retriever(live), rag.load_retriever(tmp_path / "full")
     for question in ("Where does the Danube rise?", "Which port will the corridor develop?", "Who hosted the talks?"):

@@ -47,7 +47,7 @@ def test_changed_corpus_rebuilds(tmp_path, corpus_copy):
     assert hits[0].source == "extra.md"
 
 
-@pytest.mark.parametrize("name", ["manifest.json", "chunks.jsonl", "vectors.faiss", "bm25", "paragraphs.faiss", "paragraphs_bm25", "acronyms.json"])
+@pytest.mark.parametrize("name", ["manifest.json", "chunks.jsonl", "chunks.faiss", "chunks_bm25", "paragraphs.faiss", "paragraphs_bm25", "acronyms.json"])
 def test_missing_file_is_a_clear_error(own_index, name):
     target = current_build(own_index) / name
     shutil.rmtree(target) if target.is_dir() else target.unlink()

@@ -86,7 +86,7 @@ def _damage(path: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["truncate", "garbage"])
-@pytest.mark.parametrize("name", ["manifest.json", "chunks.jsonl", "vectors.faiss", "bm25/data.csc.index.npy", "bm25/vocab.index.json", "bm25/params.index.json", "paragraphs.faiss", "paragraphs_bm25/vocab.index.json", "acronyms.json"])
+@pytest.mark.parametrize("name", ["manifest.json", "chunks.jsonl", "chunks.faiss", "chunks_bm25/data.csc.index.npy", "chunks_bm25/vocab.index.json", "chunks_bm25/params.index.json", "paragraphs.faiss", "paragraphs_bm25/vocab.index.json", "acronyms.json"])
 def test_damaged_index_file_is_one_clear_line(own_index, name, how):
     _damage(current_build(own_index) / name, how)
     result = CliRunner().invoke(app, ["search", "Gwadar", "--index", str(own_index)])

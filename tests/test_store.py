@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import rag
-from rag.store import FaissStore, choose_kind, ivf_lists
+from rag.stores.faiss import FaissStore, choose_kind, ivf_lists
 from tests.conftest import SEEDS
 
 
@@ -81,8 +81,7 @@ def test_k_larger_than_the_store():
 def test_index_above_exact_max_or_asked_for_uses_ivf_and_the_manifest_says_so(tmp_path, setting):
     settings = rag.Settings(**setting)
     report = rag.build_index(SEEDS, tmp_path / "idx", settings)
-    assert report.manifest["faiss_kind"] == "ivf" and report.manifest["faiss"]["kind"] == "ivf"
-    assert report.manifest["faiss"]["nlist"] >= 1
+    assert report.manifest["store"]["chunks"]["kind"] == "ivf" and report.manifest["store"]["chunks"]["nlist"] >= 1
     retriever = rag.load_retriever(tmp_path / "idx", settings)
-    assert retriever.index.store.kind == "ivf"
+    assert retriever.index.store.vectors.kind == "ivf"
     assert "Gwadar" in retriever.search("Gwadar Port", k=1, mode="dense")[0].text

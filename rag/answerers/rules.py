@@ -270,7 +270,7 @@ class RulesAnswerer:
 
 def make(retriever, settings, llm=None) -> RulesAnswerer:
     """The registry's factory."""
-    return RulesAnswerer(retriever.embedder, idf=retriever.index.bm25.idf, before=retriever.before, spell_out=retriever.spell_out)
+    return RulesAnswerer(retriever.embedder, idf=retriever.index.store.idf, before=retriever.before, spell_out=retriever.spell_out)
 
 
 def compose(extraction: Extraction) -> Reply:

@@ -1,7 +1,8 @@
-"""Vector stores: a small interface, and the FAISS implementation the index uses.
+"""The default vector store: FAISS for the vectors and bm25s for BM25, files inside the build folder.
 
-Another engine (a vector database) plugs in by implementing :class:`VectorStore`; retrieval code only calls
-``search``.
+:class:`FaissBackend` implements :class:`rag.stores.StoreBackend`; a table is ``{table}.faiss`` plus
+``{table}_bm25/`` in the build folder, so the build folder's atomic switch (``CURRENT``) publishes it and
+deleting an old build folder removes it. :class:`FaissStore` is the FAISS index alone.
 
 The FAISS index type follows the corpus size (``kind=None``): exact search (``flat``) up to ``exact_max``
 vectors; above it ``ivf``, an inverted file (``nlist`` ≈ 4·√n lists, k-means on a sample) whose lists hold
@@ -27,13 +28,16 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
+from rag.config import Settings
 from rag.errors import RagError
+from rag.lexical import BM25Index
+from rag.stores import as_queries
 
 KINDS = ("flat", "hnsw", "ivf")
 IVF_TRAIN_PER_LIST = 32
@@ -44,20 +48,6 @@ IVF_PROBE_SHARE = 1 / 16
 """Share of the inverted lists visited per query (nprobe = nlist × this, at least 32)."""
 IVF_K_FACTOR = 10
 """Candidates re-ranked with the 8-bit vectors, per result asked for."""
-
-
-class VectorStore(Protocol):
-    """Inner-product search over vectors whose row number is the chunk id."""
-
-    kind: str
-
-    def __len__(self) -> int: ...
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and ids, each of shape ``(len(queries), k)``; missing hits have id -1."""
-        ...
-
-    def save(self, path: Path) -> None: ...
 
 
 @lru_cache(maxsize=1)
@@ -170,9 +160,87 @@ class FaissStore:
         return int(self.index.ntotal)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self)))
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        k = min(k, len(self))
+        if k == 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        return self.index.search(queries, k)
 
     def save(self, path: Path) -> None:
         faiss = _faiss()
 
         faiss.write_index(self.index, str(path))
+
+
+class FaissTable:
+    """A FAISS index and a bm25s index over the same rows (:class:`rag.stores.VectorStore`)."""
+
+    def __init__(self, vectors: FaissStore, bm25: BM25Index | None):
+        self.vectors, self.bm25 = vectors, bm25  # bm25 is None for an empty table (bm25s cannot index nothing)
+        self.dimension = int(vectors.index.d)
+        if (bm25.num_docs if bm25 else 0) != len(vectors):
+            raise RagError(f"the FAISS and BM25 files disagree on the row count ({len(vectors)} vectors, {bm25.num_docs} texts)")
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.vectors.search(as_queries(queries, self.dimension), k)
+
+    def text_search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.bm25 is None:
+            return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int64)
+        return self.bm25.search(query, k)
+
+    def idf(self, token: str) -> float:
+        return self.bm25.idf(token) if self.bm25 else 0.0
+
+    def describe(self) -> dict:
+        return {"backend": "faiss", **self.vectors.describe()}
+
+
+class FaissBackend:
+    """Tables as files of the build folder; the index type follows ``faiss_kind`` and ``faiss_exact_max``."""
+
+    name = "faiss"
+
+    def __init__(self, settings: Settings, index_dir: Path):
+        self.kind = None if settings.faiss_kind == "auto" else settings.faiss_kind
+        self.exact_max = settings.faiss_exact_max
+
+    def build(self, folder: Path, table: str, vectors: np.ndarray, texts: Sequence[str]) -> FaissTable:
+        if len(vectors) != len(texts):
+            raise ValueError(f"{len(vectors)} vectors for {len(texts)} texts")
+        out = FaissTable(FaissStore.build(vectors, exact_max=self.exact_max, kind=self.kind), BM25Index.build(list(texts)) if texts else None)
+        out.vectors.save(folder / f"{table}.faiss")
+        if out.bm25:
+            out.bm25.save(folder / f"{table}_bm25")
+        return out
+
+    def open(self, folder: Path, table: str, description: dict) -> FaissTable:
+        fix = "rebuild it with `rag index --force`"
+        vectors, bm25 = folder / f"{table}.faiss", folder / f"{table}_bm25"
+        for path in (vectors, bm25) if description.get("vectors") else (vectors,):
+            if not path.exists():
+                raise RagError(f"index file missing: {path}: {fix}")
+        try:
+            store = FaissStore.load(vectors, description.get("kind", "flat"))
+        except RuntimeError as exc:
+            raise RagError(f"index file corrupted: {vectors} ({str(exc).splitlines()[0][:120]}): {fix}") from None
+        try:
+            lexical = BM25Index.load(bm25) if description.get("vectors") else None
+        except (OSError, ValueError, KeyError) as exc:
+            raise RagError(f"index file corrupted: {bm25} ({exc}): {fix}") from None
+        try:
+            return FaissTable(store, lexical)
+        except RagError as exc:
+            raise RagError(f"{exc} in {folder}: {fix}") from None
+
+    def publish(self, descriptions: dict[str, dict]) -> None:
+        """Nothing to do: the build folder's switch already published the files."""
+
+    def cleanup(self, keep: Sequence[dict]) -> None:
+        """Nothing to do: old build folders are deleted with their files."""
+
+    def close(self) -> None:
+        """Nothing to release."""
