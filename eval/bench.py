@@ -524,34 +524,35 @@ def bench_scale(args, model: dict, pool: list[str], sizes: list[int], work: Path
                 log(f"    nprobe {ivf.nprobe}: recall@10 {sweep[-1]['recall@10']:.3f}, p50 {sweep[-1]['p50_ms']:.2f} ms")
             ivf.nprobe = default
             row["nprobe_sweep"] = sweep
-        del store, x
+        del store
         path.unlink()
+        texts = synthetic_texts(pool, n, seed=n) if n <= max(args.bm25_max, args.milvus_max) else None
+        if n <= args.milvus_max:
+            row["milvus"] = bench_milvus(x, q, truth, texts, n, work)
+        del x
         if n <= args.bm25_max:
             log("  BM25: synthetic text")
-            docs, bq = synthetic_texts(pool, n, seed=n)
+            docs, bq = texts
             a = time.perf_counter()
             bm25 = BM25Index.build(docs)
             row["bm25_build_s"] = time.perf_counter() - a
-            del docs
+            del docs, texts
             bm25.save(work / f"bm25-{n}")
             row["bm25_file_bytes_per_chunk"] = sum(f.stat().st_size for f in (work / f"bm25-{n}").rglob("*") if f.is_file()) / n
             blat = percentiles(latency(lambda s: bm25.search(s, 10), bq, len(bq)))
             row["bm25_p50_ms"], row["bm25_p95_ms"] = blat["p50"], blat["p95"]
             log(f"  BM25: build {row['bm25_build_s']:.1f}s, p50 {row['bm25_p50_ms']:.2f} ms, p95 {row['bm25_p95_ms']:.2f} ms")
             del bm25
-        if n <= args.milvus_max:
-            row["milvus"] = bench_milvus(synthetic(model, n, args.scale_queries, seed=n), truth, pool, n, work)
         rows.append(row)
     return rows
 
 
-def bench_milvus(data: tuple[np.ndarray, np.ndarray], truth: np.ndarray, pool: list[str], n: int, work: Path) -> dict:
-    """The same vectors (and synthetic texts) in a Milvus Lite collection: build, dense and BM25 latency, recall@10."""
+def bench_milvus(x: np.ndarray, q: np.ndarray, truth: np.ndarray, texts: tuple[list[str], list[str]], n: int, work: Path) -> dict:
+    """The same vectors and synthetic texts in a Milvus Lite collection: build, dense and BM25 latency, recall@10."""
     import rag
     from rag.stores.milvus import MilvusBackend
 
-    x, q = data
-    docs, bq = synthetic_texts(pool, n, seed=n)
+    docs, bq = texts
     folder = work / f"milvus-{n}" / "build"
     folder.mkdir(parents=True)
     backend = MilvusBackend(rag.Settings(vector_store="milvus"), folder.parent)

@@ -42,7 +42,7 @@ from rag.errors import RagError
 from rag.extract import Extracted, ExtractError, extract
 from rag.paragraphs import Paragraphs, paragraph_of, paragraph_texts
 from rag.records import Chunk
-from rag.stores import StoreBackend, VectorStore, open_backend
+from rag.stores import TABLES, StoreBackend, VectorStore, open_backend
 
 FORMAT_VERSION = 5
 POINTER = "CURRENT"
@@ -383,7 +383,7 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
     except (ValueError, TypeError) as exc:
         raise RagError(f"index file corrupted: {build / 'chunks.jsonl'} ({exc}): {fix}") from None
     tables = manifest.get("store")
-    if not isinstance(tables, dict) or set(tables) != {"chunks", "paragraphs"}:
+    if not isinstance(tables, dict) or set(tables) != set(TABLES):
         raise RagError(f"index manifest names no vector store tables: {build / 'manifest.json'}: {fix}")
     backend = open_backend(settings.model_copy(update={"vector_store": manifest.get("vector_store", "faiss")}), index_dir)
     try:

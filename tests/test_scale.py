@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import signal
@@ -39,8 +40,6 @@ def milvus_index(tmp_path_factory) -> Path:
 
 
 def run_rag(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
     return subprocess.run([RAG, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
 
 
@@ -90,8 +89,6 @@ def test_sigkill_during_a_milvus_build_leaves_the_previous_index_answering(milvu
     text = (SEEDS / "china-pakistan-strategic-dialogue-2026.txt").read_text(encoding="utf-8")
     for i in range(30):
         (corpus / f"copy-{i:03}.txt").write_text(f"Copy {i}.\n{text}", encoding="utf-8")
-    import os
-
     for delay in sorted(random.Random(3).uniform(1.0, 9.0) for _ in range(3)):
         proc = subprocess.Popen([RAG, "index", "--corpus", str(corpus), "--index", str(index_dir), "--force"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **MILVUS})

@@ -39,6 +39,7 @@ BACKENDS = {
 }
 """Backend name → (module, class, the pip extra it needs)."""
 TABLES = ("chunks", "paragraphs")
+"""The tables every build writes."""
 
 
 class VectorStore(Protocol):

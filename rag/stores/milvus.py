@@ -37,7 +37,7 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusExcep
 from rag.config import Settings
 from rag.errors import RagError
 from rag.lexical import bm25_idf, tokenize
-from rag.stores import as_queries
+from rag.stores import TABLES, as_queries
 
 LITE_FILE = "milvus.db"
 BATCH = 2000
@@ -260,7 +260,7 @@ class MilvusBackend:
             return
         client = self._client()
         live = {d.get("collection") for d in keep}
-        ours = tuple(f"{self.prefix}_{table}_" for table in ("chunks", "paragraphs"))
+        ours = tuple(f"{self.prefix}_{table}_" for table in TABLES)
         for name in client.list_collections():
             if name.startswith(ours) and name not in live:
                 client.drop_collection(name)
