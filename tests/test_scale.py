@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -174,3 +175,57 @@ def test_a_killed_ray_worker_is_retried_and_no_vector_is_lost():
     assert killed, "no Ray worker was found to kill"
     expected = Embedder(backend="torch").encode(texts)
     assert float((vectors * expected).sum(axis=1).min()) >= 0.99999
+
+
+@pytest.fixture(scope="module")
+def milvus_server(tmp_path_factory):
+    """A Milvus server on loopback (Milvus Lite's own gRPC server, in its own process), by URI."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path_factory.mktemp("server")),
+                             "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "the Milvus server did not start"
+            time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_a_milvus_server_by_uri_answers_like_faiss(milvus_server, tmp_path, seed_index):
+    report = rag.build_index(SEEDS, tmp_path / "idx", milvus_settings(milvus_uri=milvus_server, milvus_collection="by_uri"))
+    assert report.manifest["store"]["chunks"]["uri"] == milvus_server and not report.manifest["store"]["chunks"]["lite"]
+    assert not (tmp_path / "idx" / "milvus.db").exists()
+    server, faiss = rag.load_retriever(tmp_path / "idx"), rag.load_retriever(seed_index)
+    try:
+        for q in QUESTIONS:
+            for mode in ("dense", "bm25", "hybrid"):
+                assert [p.id for p in server.search(q, k=5, mode=mode)] == [p.id for p in faiss.search(q, k=5, mode=mode)], (q, mode)
+    finally:
+        server.close()
+
+
+def test_ray_workers_write_to_a_milvus_server_and_no_vector_comes_back(milvus_server, tmp_path, seed_index, monkeypatch):
+    def no_vectors_here(*args, **kwargs):
+        raise AssertionError("vectors were sent back to the build process")
+
+    monkeypatch.setattr(RayEmbedder, "encode", no_vectors_here)
+    settings = milvus_settings(milvus_uri=milvus_server, milvus_collection="by_ray", ray_address="local", ray_workers=2)
+    report = rag.build_index(SEEDS, tmp_path / "idx", settings)
+    assert report.manifest["ray"] == {"address": "local", "workers": 2, "writes": "workers"}
+    assert report.embedded == report.manifest["counts"]["chunks"] + report.manifest["counts"]["paragraphs"]
+    assert not (report.path / VECTORS).exists()
+    server, faiss = rag.load_retriever(tmp_path / "idx"), rag.load_retriever(seed_index)
+    try:
+        assert len(server.index.store) == len(faiss.index.store)
+        for q in QUESTIONS:
+            for mode in ("dense", "bm25", "hybrid"):
+                assert [p.id for p in server.search(q, k=5, mode=mode)] == [p.id for p in faiss.search(q, k=5, mode=mode)], (q, mode)
+    finally:
+        server.close()

@@ -92,6 +92,21 @@ class StoreBackend(Protocol):
         ...
 
 
+class RemoteBackend(StoreBackend, Protocol):
+    """A backend other machines can write to (``remote`` true): a build on Ray has each worker insert the rows it
+    embedded through a picklable writer, so the vectors never pass through the build process."""
+
+    remote: bool
+
+    def create(self, table: str, dim: int, rows: int):
+        """A new, empty table for ``rows`` rows and its writer: ``writer.write(ids, texts, vectors)`` → document frequencies."""
+        ...
+
+    def finish(self, folder: Path, writer, rows: int, df) -> VectorStore:
+        """The filled table, searchable, with its document frequencies ``df`` recorded in ``folder``."""
+        ...
+
+
 def open_backend(settings: Settings, index_dir: Path) -> StoreBackend:
     """The backend ``settings.vector_store`` names, for the index in ``index_dir``."""
     name = settings.vector_store

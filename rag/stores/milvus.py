@@ -151,6 +151,34 @@ class MilvusTable:
         return dict(self.description)
 
 
+class RowWriter:
+    """Inserts rows into one collection; picklable, so Ray workers write their own batches (each opens its own client)."""
+
+    def __init__(self, uri: str, token: str, collection: str, table: str, dim: int, index: str):
+        self.uri, self.token, self.collection, self.table, self.dim, self.index = uri, token, collection, table, dim, index
+        self.client: MilvusClient | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "client": None}
+
+    def write(self, ids: np.ndarray, texts: Sequence[str], vectors: np.ndarray) -> Counter[str]:
+        """Insert rows ``ids`` (their texts, stemmed terms and vectors); returns the batch's document frequencies."""
+        if self.client is None:
+            self.client = MilvusClient(uri=self.uri, token=self.token, timeout=10)
+        batch_terms = tokenize(list(texts))
+        rows = [{"id": int(i), "text": _cut(t), "terms": _cut(" ".join(terms)), "dense": v.tolist()}
+                for i, t, terms, v in zip(ids, texts, batch_terms, vectors)]
+        try:
+            if rows:
+                self.client.insert(self.collection, rows)
+        except MilvusException as exc:
+            raise self.failed(exc) from None
+        return Counter(t for terms in batch_terms for t in set(terms))
+
+    def failed(self, exc: MilvusException) -> RagError:
+        return RagError(f"writing Milvus collection {self.collection} at {self.uri} failed ({exc.message}); the previous index is unchanged")
+
+
 class MilvusBackend:
     """Collections in Milvus Lite (``<index_dir>/milvus.db``) or on the server at ``milvus_uri``."""
 
@@ -175,33 +203,47 @@ class MilvusBackend:
         uri = description.get("uri", "")
         return str(self.index_dir / uri) if description.get("lite") and not Path(uri).is_absolute() else uri
 
+    @property
+    def remote(self) -> bool:
+        """Whether processes on other machines can write to the store (a server; not a Milvus Lite file)."""
+        return not _is_lite(self.uri)
+
     def build(self, folder: Path, table: str, vectors: np.ndarray, texts: Sequence[str]) -> MilvusTable:
-        client = self._client()
         vectors = np.asarray(vectors, dtype=np.float32)
         n, dim = vectors.shape if vectors.ndim == 2 else (0, 0)
         if n != len(texts):
             raise ValueError(f"{n} vectors for {len(texts)} texts")
-        name = f"{self.prefix}_{table}_{uuid.uuid4().hex[:12]}"
-        index = "FLAT" if n <= self.exact_max else "HNSW"
+        writer = self.create(table, dim, n)
+        df: Counter[str] = Counter()
+        for start in range(0, n, BATCH):
+            df.update(writer.write(np.arange(start, min(start + BATCH, n)), texts[start : start + BATCH], vectors[start : start + BATCH]))
+        return self.finish(folder, writer, n, df)
+
+    def create(self, table: str, dim: int, rows: int) -> RowWriter:
+        """A new, empty collection for ``rows`` rows of ``table``, and the writer that fills it (from any process)."""
+        writer = RowWriter(self.uri, self.token, f"{self.prefix}_{table}_{uuid.uuid4().hex[:12]}", table, dim,
+                           "FLAT" if rows <= self.exact_max else "HNSW")
+        client = self._client()
+        writer.client = client
         try:
-            client.create_collection(name, schema=self._schema(dim), index_params=self._index_params(client, index))
-            df: Counter[str] = Counter()
-            for start in range(0, n, BATCH):
-                batch_terms = tokenize(list(texts[start : start + BATCH]))
-                df.update(t for terms in batch_terms for t in set(terms))
-                client.insert(name, [
-                    {"id": start + i, "text": _cut(texts[start + i]), "terms": _cut(" ".join(terms)), "dense": vectors[start + i].tolist()}
-                    for i, terms in enumerate(batch_terms)
-                ])
-            client.flush(name)
-            client.load_collection(name)
+            client.create_collection(writer.collection, schema=self._schema(dim), index_params=self._index_params(client, writer.index))
         except MilvusException as exc:
-            raise RagError(f"writing Milvus collection {name} at {self.uri} failed ({exc.message}); the previous index is unchanged") from None
+            raise writer.failed(exc) from None
+        return writer
+
+    def finish(self, folder: Path, writer: RowWriter, rows: int, df: Counter[str]) -> MilvusTable:
+        """Make the filled collection searchable; record its document frequencies in ``folder``."""
+        client = self._client()
+        try:
+            client.flush(writer.collection)
+            client.load_collection(writer.collection)
+        except MilvusException as exc:
+            raise writer.failed(exc) from None
         lite = _is_lite(self.uri)
         uri = LITE_FILE if lite and Path(self.uri) == self.index_dir / LITE_FILE else self.uri
-        description = {"backend": "milvus", "uri": uri, "lite": lite, "collection": name, "alias": f"{self.prefix}_{table}",
-                       "index": index, "rows": n, "dimension": int(dim)}
-        (folder / f"{table}_df.json").write_text(json.dumps({"rows": n, "df": df}), encoding="utf-8")
+        description = {"backend": "milvus", "uri": uri, "lite": lite, "collection": writer.collection,
+                       "alias": f"{self.prefix}_{writer.table}", "index": writer.index, "rows": rows, "dimension": int(writer.dim)}
+        (folder / f"{writer.table}_df.json").write_text(json.dumps({"rows": rows, "df": df}), encoding="utf-8")
         return MilvusTable(client, description, dict(df))
 
     @staticmethod
