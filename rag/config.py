@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     reader_context: Literal["paragraph", "document"] = Field(
         "paragraph", description="The reader sees each sentence with the sentence before it in its paragraph, or in its whole file."
     )
-    span_threshold: float = Field(0.3, ge=0, le=1, description="Show the short answer when the span model's confidence reaches this.")
+    span_threshold: float = Field(0.3, ge=0, le=1, description="Show the short answer when the span model prefers it to no answer and its confidence reaches this.")
     max_question_chars: int = Field(2000, ge=10, description="Longest question (or search query) accepted, in characters.")
     max_history_turns: int = Field(50, ge=0, description="Most earlier turns a client may send with a question.")
     max_upload_mb: float = Field(10, gt=0, le=1024, description="Largest file the chat server accepts on its upload route, in MB.")

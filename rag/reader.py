@@ -14,7 +14,7 @@ Example:
     >>> reader.score("Who flew the command module?", [("Michael Collins flew it.", "")])   # doctest: +SKIP
     array([0.97], dtype=float32)
     >>> reader.span("Who flew the command module?", "Michael Collins flew it.")           # doctest: +SKIP
-    ShortSpan(start=0, end=15, confidence=0.93)
+    ShortSpan(start=0, end=15, confidence=0.93, margin=7.2)
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import RagError
-from rag.evidence import Decision, Judgement, Ranking, judge
+from rag.evidence import SPAN_LIMIT, Decision, Judgement, Ranking, judge
 from rag.reader_input import reader_text
 
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "reader"
@@ -43,11 +43,14 @@ FIX = "train one with `rag train-reader` and set RAG_READER_MODEL to its --out f
 
 @dataclass(frozen=True, slots=True)
 class ShortSpan:
-    """The short answer inside a sentence: ``sentence[start:end]``, with the span model's confidence."""
+    """The short answer inside a sentence: ``sentence[start:end]``, with the span model's confidence, and its
+    ``margin``: the span's start + end logits minus those of "no answer" ([CLS]); below 0 the model finds no
+    answer in the sentence."""
 
     start: int
     end: int
     confidence: float
+    margin: float
 
 
 def _sha256(path: Path) -> str:
@@ -102,7 +105,9 @@ def card_markdown(card: dict) -> str:
     lines += ["", "## Validation (reader alone, int8 models)", "",
               f"- Top-1 (best candidate holds the answer), answerable questions: {v.get('top1')}",
               f"- Cases: {v.get('cases')}",
-              f"- Span exact match / token F1 on answer sentences: {v.get('span_em')} / {v.get('span_f1')}", "",
+              f"- Span exact match / token F1 on answer sentences: {v.get('span_em')} / {v.get('span_f1')}",
+              f"- Best mean of answered and abstained, decision with / without the span model's no-answer margin: "
+              f"{(v.get('decision_ablation') or {}).get('with span')} / {(v.get('decision_ablation') or {}).get('without span')}", "",
               "| threshold | answered | abstained | abstained (SQuAD 2.0) | abstained (gold removed) |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {c['threshold']} | {c['answered']} | {c['abstained']} | {c['abstained_squad20']} | {c['abstained_removed']} |"
               for c in card.get("curve", [])[::4]]
@@ -111,7 +116,7 @@ def card_markdown(card: dict) -> str:
 
 
 class Reader:
-    """Both models of a reader folder; thread-safe; scores are cached per (question, text)."""
+    """Both models of a reader folder; thread-safe; scores and spans are cached per (question, text)."""
 
     def __init__(self, path: str | Path = MODEL_DIR, *, check: bool = True, cache_size: int = 8192):
         import onnxruntime as ort
@@ -192,24 +197,38 @@ class Reader:
         ``question``: the card's ranking and decision (:mod:`rag.evidence`) over the reader's scores and the
         question-sentence cosines ``dense``."""
         texts = [reader_text(s, b) for s, b in items]
-        return judge(self.ranking, self.decision, question, self.score(question, items), dense, texts)
+
+        def margin(i: int) -> float:
+            found = self.span(question, items[i][0])
+            return found.margin if found else -SPAN_LIMIT
+
+        return judge(self.ranking, self.decision, question, self.score(question, items), dense, texts, margin)
 
     def span(self, question: str, sentence: str) -> ShortSpan | None:
-        """The most likely short answer inside ``sentence`` (character offsets into it), or None."""
+        """The most likely short answer inside ``sentence`` (character offsets into it), or None (cached)."""
+        key = ("span", question, sentence)
         with self._lock:
+            if key in self._cache:
+                return self._cache[key]
             feed, (enc,) = self._feed([(question, sentence)], self.span_max_length, "only_second")
         start_logits, end_logits = (x[0].astype(np.float64) for x in self._spanner.run(None, feed))
         inside = [t for t, s in enumerate(enc.sequence_ids) if s == 1]
-        if not inside:
-            return None
-        p_start, p_end = _softmax(start_logits), _softmax(end_logits)
-        best, best_p = None, -1.0
-        for i in inside:
-            for j in inside:
-                if i <= j < i + MAX_ANSWER_TOKENS and p_start[i] * p_end[j] > best_p:
-                    best, best_p = (i, j), p_start[i] * p_end[j]
-        start, end = enc.offsets[best[0]][0], enc.offsets[best[1]][1]
-        return ShortSpan(start, end, float(best_p)) if end > start else None
+        found = None
+        if inside:
+            p_start, p_end = _softmax(start_logits), _softmax(end_logits)
+            best, best_p = None, -1.0
+            for i in inside:
+                for j in inside:
+                    if i <= j < i + MAX_ANSWER_TOKENS and p_start[i] * p_end[j] > best_p:
+                        best, best_p = (i, j), p_start[i] * p_end[j]
+            start, end = enc.offsets[best[0]][0], enc.offsets[best[1]][1]
+            margin = start_logits[best[0]] + end_logits[best[1]] - start_logits[0] - end_logits[0]
+            found = ShortSpan(start, end, float(best_p), float(margin)) if end > start else None
+        with self._lock:
+            self._cache[key] = found
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return found
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

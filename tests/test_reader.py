@@ -21,6 +21,7 @@ from rag.reader import CARD, FILES, Reader
 from tests.conftest import ROOT, SEEDS
 
 TINY = ROOT / "tests" / "fixtures" / "reader_tiny"
+NO_SPAN = tuple(f for f in FEATURES if f != "span")
 
 
 def _train(out: Path, work: Path):
@@ -72,7 +73,37 @@ def test_scores_are_probabilities_and_spans_lie_in_the_sentence(reader):
     assert scores.shape == (2,) and all(0.0 <= s <= 1.0 for s in scores)
     assert list(reader.score("Where did the lunar module touch down?", items)) == list(scores)  # cached, same
     found = reader.span("Where did the lunar module touch down?", items[0][0])
-    assert found is None or 0 <= found.start < found.end <= len(items[0][0])
+    assert found is None or (0 <= found.start < found.end <= len(items[0][0]) and isinstance(found.margin, float))
+    assert reader.span("Where did the lunar module touch down?", items[0][0]) is found  # cached
+
+
+def test_the_span_model_learns_no_answer_from_sentences_without_one(tmp_path):
+    """Span examples: every answer lies in its sentence; each question adds one sentence without its answer
+    (start = end = -1), for an unanswerable question the one holding its plausible answer; their training
+    target is [CLS]."""
+    from transformers import AutoTokenizer
+
+    from rag.training import data as D
+    from rag.training.train import _base_model, _span_features
+
+    pool = D.load_pool([(TINY, "split")], seed=0)
+    questions = pool.questions_in("train") + pool.questions_in("validation")
+    finder = D.NegativeFinder(pool, questions, lambda texts: rag.Embedder().encode(texts))
+    examples = D.span_examples(pool, questions, finder)
+    answers = [e for e in examples if e[2] >= 0]
+    none = [e for e in examples if e[2] < 0]
+    assert answers == D.span_examples(pool, questions)  # without a finder: the answers only
+    assert len(none) == len(questions) and all(e[3] == -1 for e in none)
+    for question, sentence, a, b in answers:
+        q = next(q for q in questions if q.text == question)
+        assert sentence[a:b] == q.answers[0][1]
+    for q in (q for q in questions if q.impossible and q.plausible):
+        gold = pool.sentences[q.gold[0]]
+        held = [gold[i].text for i in D.holding(gold, q.plausible)]
+        assert any(e[0] == q.text and e[1] in held for e in none)
+    features = _span_features(none[:3] + answers[:3], AutoTokenizer.from_pretrained(str(_base_model())), 96)
+    assert features["start_positions"][:3] == [0, 0, 0] and features["end_positions"][:3] == [0, 0, 0]
+    assert all(0 < s <= e for s, e in zip(features["start_positions"][3:], features["end_positions"][3:]))
 
 
 def test_a_missing_model_file_is_one_clear_error(trained, tmp_path):
@@ -167,19 +198,45 @@ def test_the_ranking_and_the_decision_learn_which_evidence_predicts_a_right_answ
 
     rng = np.random.default_rng(0)
     cases = _cases(rng, 400, lambda c: int(np.argmax(c["dense"])) if c["dense"].max() > 0.5 else -1)
-    ranking, decision = fit(cases)
-    assert ranking is not None and decision is not None
+    ranking, decision = fit(cases, NO_SPAN)
+    assert ranking is not None and decision is not None and decision.names == NO_SPAN
     weights = dict(zip(RANK_FEATURES, ranking.coef))
     assert weights["dense"] > 5 * abs(weights["reader"])
     card = {"ranking": ranking.to_card(), "decision": decision.to_card()}
     assert Ranking.from_card(card).to_card() == card["ranking"] and Decision.from_card(card).to_card() == card["decision"]
-    assert Decision.from_card({"decision": {**card["decision"], "features": ["best"]}}) is None  # an older card's
+    assert Decision.from_card({"decision": {"features": ["best"], "coef": [1.0], "intercept": 0.0}}).names == ("best",)
+    assert Decision.from_card({"decision": {**card["decision"], "features": ["best", "unknown"]}}) is None
     texts = ["Collins flew it.", "It landed."]
     sure = judge(ranking, decision, "Who flew?", np.array([0.2, 0.6]), np.array([0.95, 0.1]), texts)
     unsure = judge(ranking, decision, "Who flew?", np.array([0.2, 0.6]), np.array([0.3, 0.1]), texts)
     assert int(np.argmax(sure.scores)) == 0 and unsure.confidence < sure.confidence
-    assert dict(zip(FEATURES, decision.coef))["dense_best"] > 0
-    assert fit([{**c, "answerable": False, "labels": [False] * 4} for c in cases]) == (None, None)  # nothing to learn
+    assert dict(zip(decision.names, decision.coef))["dense_best"] > 0
+    assert fit([{**c, "answerable": False, "labels": [False] * 4} for c in cases], NO_SPAN) == (None, None)  # nothing to learn
+
+
+def test_the_decision_learns_from_the_span_models_no_answer_margin():
+    """Synthetic cases where only the span margin of the best candidate tells a right answer from a wrong one:
+    the decision weighs it, asks for it for the best candidate only, and cannot run without it."""
+    import numpy as np
+
+    from rag.evidence import judge
+
+    rng = np.random.default_rng(1)
+    cases = _cases(rng, 400, lambda c: int(np.argmax(c["probs"])))
+    asked = []
+    for c in cases:
+        sign = 1.0 if c["answerable"] else -1.0
+        c["span"] = lambda i, sign=sign, c=c: asked.append((id(c), i)) or sign * (1 + rng.random())
+    ranking, decision = fit(cases, FEATURES)
+    assert decision.names == FEATURES and dict(zip(FEATURES, decision.coef))["span"] > 1
+    assert len(asked) == len(cases)
+    texts = ["Collins flew the command module."] * 4
+    probs, dense = np.array([0.9, 0.1, 0.1, 0.1]), np.array([0.5, 0.5, 0.5, 0.5])
+    yes = judge(ranking, decision, "Who flew the command module?", probs, dense, texts, lambda i: 5.0)
+    no = judge(ranking, decision, "Who flew the command module?", probs, dense, texts, lambda i: -5.0)
+    assert yes.confidence > 0.8 > 0.2 > no.confidence
+    with pytest.raises(ValueError, match="span margin"):
+        judge(ranking, decision, "Who flew the command module?", probs, dense, texts)
 
 
 def test_the_reader_answerer_abstains_on_the_cards_decision(seed_index, trained, tmp_path):
@@ -192,7 +249,7 @@ def test_the_reader_answerer_abstains_on_the_cards_decision(seed_index, trained,
     model = tmp_path / "model"
     shutil.copytree(trained[0], model)
     card = read_card(model)
-    card["decision"] = Decision((0.0, 0.0, 0.0, 6.0, 0.0), -3.0).to_card()
+    card["decision"] = Decision(("coverage_all",), (6.0,), -3.0).to_card()
     write_card(model, card)
     reader = Reader(model)
     retriever = rag.load_retriever(seed_index)

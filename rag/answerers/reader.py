@@ -6,7 +6,7 @@ abstention decision over that evidence) is under the threshold calibrated on val
 articles (the model card's, or ``reader_threshold``), the answerer abstains. Otherwise the best sentence is the answer; a second one joins it only when it scores almost as high
 (``second_ratio`` of the best), so that the threshold decides abstention only (an evaluation can answer
 everything and apply any threshold afterwards). The span model then marks the short answer inside
-the first sentence when its confidence reaches ``span_threshold``.
+the first sentence when it prefers that span to "no answer" and its confidence reaches ``span_threshold``.
 
 Example:
     >>> reply = ReaderAnswerer(load_reader(), retriever.cosines).answer(Query("Who flew the command module?"), passages)  # doctest: +SKIP
@@ -58,7 +58,7 @@ class ReaderAnswerer:
         citations = [Citation(n, c.passage.source, c.start, c.end, c.text) for n, c in enumerate(chosen, 1)]
         short = None
         found = self.reader.span(query.text, chosen[0].text)
-        if found is not None and found.confidence >= self.span_threshold:
+        if found is not None and found.margin > 0 and found.confidence >= self.span_threshold:
             first = citations[0]
             short = ShortAnswer(1, first.source, first.start + found.start, first.start + found.end,
                                 first.quote[found.start:found.end], found.confidence)

@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 
-from rag.evidence import fit, judge
+from rag.evidence import FEATURES, SPAN_LIMIT, fit, judge
 
 GRID = [round(x, 3) for x in np.linspace(0.02, 0.98, 49)]
 
@@ -40,9 +40,31 @@ def span_scores(reader, examples: list[tuple[str, str, int, int]]) -> dict:
     return {"span_em": round(em / n, 4), "span_f1": round(f1 / n, 4), "span_examples": len(examples)}
 
 
+def _curve(scored: list[dict], judged: list) -> list[dict]:
+    correct_a = np.array([c["labels"][int(np.argmax(j.scores))] for c, j in zip(scored, judged)])
+    ans, rem = (np.array([c[key] for c in scored], dtype=bool) for key in ("answerable", "removed"))
+    best_a = np.array([j.confidence for j in judged])
+    unans = ~ans
+    curve = []
+    for t in GRID:
+        answered = float(np.mean((best_a[ans] >= t) & correct_a[ans])) if ans.any() else 0.0
+        abstained = float(np.mean(best_a[unans] < t)) if unans.any() else 0.0
+        curve.append({"threshold": t, "answered": round(answered, 4), "abstained": round(abstained, 4),
+                      "abstained_squad20": round(float(np.mean(best_a[unans & ~rem] < t)), 4) if (unans & ~rem).any() else None,
+                      "abstained_removed": round(float(np.mean(best_a[rem] < t)), 4) if rem.any() else None})
+    return curve
+
+
+def _best_mean(curve: list[dict]) -> float:
+    return round(max((c["answered"] + c["abstained"]) / 2 for c in curve), 4)
+
+
 def reader_figures(reader, cases: list[dict], spans: list[tuple[str, str, int, int]], encode) -> dict:
     """Top-1 accuracy, the fitted ranking and decision, the answered/abstained curve over :data:`GRID`, and span
-    EM/F1; ``encode`` embeds texts as normalised vectors (the embedding model, for the cosines)."""
+    EM/F1; ``encode`` embeds texts as normalised vectors (the embedding model, for the cosines).
+
+    The decision is fitted with and without the span margin; the one with the higher best mean of answered and
+    abstained is kept, and both means are reported (``decision_ablation``)."""
     scored = []
     for case in cases:
         texts = [text for text, _ in case["candidates"]]
@@ -50,26 +72,28 @@ def reader_figures(reader, cases: list[dict], spans: list[tuple[str, str, int, i
             continue
         # candidates are already reader texts (sentence [SEP] context): score them as they are
         probs = reader.score(case["question"], [(text, "") for text in texts])
-        vectors = encode([case["question"], *(text.split(" [SEP] ")[0] for text in texts)])
+        sentences = [text.split(" [SEP] ")[0] for text in texts]
+        vectors = encode([case["question"], *sentences])
+
+        def margin(i: int, question=case["question"], sentences=sentences) -> float:
+            found = reader.span(question, sentences[i])
+            return found.margin if found else -SPAN_LIMIT
+
         scored.append({"question": case["question"], "texts": texts, "probs": probs, "dense": vectors[1:] @ vectors[0],
                        "labels": [bool(label) for _, label in case["candidates"]], "answerable": case["answerable"],
-                       "removed": case["removed"]})
-    ranking, decision = fit(scored)
-    judged = [judge(ranking, decision, c["question"], c["probs"], c["dense"], c["texts"]) for c in scored]
+                       "removed": case["removed"], "span": margin})
+    fitted = {}
+    for name, features in (("with span", FEATURES), ("without span", tuple(f for f in FEATURES if f != "span"))):
+        ranking, decision = fit(scored, features)
+        judged = [judge(ranking, decision, c["question"], c["probs"], c["dense"], c["texts"], c["span"]) for c in scored]
+        fitted[name] = (ranking, decision, judged, _curve(scored, judged))
+    ablation = {name: _best_mean(f[3]) for name, f in fitted.items()}
+    ranking, decision, judged, curve = fitted[max(ablation, key=lambda name: (ablation[name], name == "without span"))]
     correct_a = np.array([c["labels"][int(np.argmax(j.scores))] for c, j in zip(scored, judged)])
     ans, rem = (np.array([c[key] for c in scored], dtype=bool) for key in ("answerable", "removed"))
-    best_a = np.array([j.confidence for j in judged])
-    curve = []
-    for t in GRID:
-        answered = float(np.mean((best_a[ans] >= t) & correct_a[ans])) if ans.any() else 0.0
-        unans = ~ans
-        abstained = float(np.mean(best_a[unans] < t)) if unans.any() else 0.0
-        curve.append({"threshold": t, "answered": round(answered, 4), "abstained": round(abstained, 4),
-                      "abstained_squad20": round(float(np.mean(best_a[unans & ~rem] < t)), 4) if (unans & ~rem).any() else None,
-                      "abstained_removed": round(float(np.mean(best_a[rem] < t)), 4) if rem.any() else None})
     return {"top1": round(float(np.mean(correct_a[ans])), 4) if ans.any() else 0.0,
             "cases": {"answerable": int(ans.sum()), "unanswerable": int((~ans & ~rem).sum()), "removed": int(rem.sum())},
-            **span_scores(reader, spans), "curve": curve,
+            **span_scores(reader, spans), "decision_ablation": ablation, "curve": curve,
             "ranking": ranking.to_card() if ranking else None, "decision": decision.to_card() if decision else None}
 
 

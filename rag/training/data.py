@@ -13,7 +13,8 @@ scorer, a question gives:
   plausible answer first; and sentences of other paragraphs that retrieval (dense and BM25 over the split's
   sentences) ranks high, so that a question whose gold paragraph is missing from the candidates is taught to
   find no answer.
-For the span model, a question gives its answer's character span inside the positive sentence.
+For the span model, a question gives its answer's character span inside the positive sentence and one
+sentence without an answer (the plausible answer's, for an unanswerable question), whose target is "no answer".
 """
 
 from __future__ import annotations
@@ -174,17 +175,37 @@ def scorer_pairs(pool: Pool, questions: list[Question], finder: NegativeFinder, 
     return out
 
 
-def span_examples(pool: Pool, questions: list[Question]) -> list[tuple[str, str, int, int]]:
-    """``(question, sentence, answer start, answer end)`` with offsets into the sentence, for the span model."""
+def span_examples(pool: Pool, questions: list[Question], finder: NegativeFinder | None = None,
+                  seed: int = 0) -> list[tuple[str, str, int, int]]:
+    """``(question, sentence, answer start, answer end)`` with offsets into the sentence, for the span model.
+
+    With ``finder``, each question also gives one sentence without its answer, with start = end = -1 (no
+    answer: the model learns to point at the [CLS] token): for an unanswerable question the sentence holding
+    its plausible answer, else another sentence of the gold paragraph or, every other question, a retrieved
+    sentence of another paragraph."""
+    rng = random.Random(seed)
     out = []
-    for q in questions:
-        if q.impossible or not q.gold:
+    for n, q in enumerate(questions):
+        gold = pool.sentences[q.gold[0]] if q.gold else []
+        if not q.impossible:
+            for start, text in q.answers[:1]:  # the first annotator's answer
+                for s in gold:
+                    if s.start <= start and start + len(text) <= s.end:
+                        out.append((q.text, s.text, start - s.start, start - s.start + len(text)))
+        if finder is None:
             continue
-        gold = pool.sentences[q.gold[0]]
-        for start, text in q.answers[:1]:  # the first annotator's answer
-            for s in gold:
-                if s.start <= start and start + len(text) <= s.end:
-                    out.append((q.text, s.text, start - s.start, start - s.start + len(text)))
+        positive = holding(gold, q.answers) if not q.impossible else set()
+        plausible = sorted(holding(gold, q.plausible) - positive) if q.impossible else []
+        others = [s for s in gold if s.index not in positive]
+        if plausible:
+            negative = gold[plausible[0]]
+        elif others and n % 2 == 0:
+            negative = rng.choice(others)
+        else:
+            found = finder.negatives(q, 1)
+            negative = found[0] if found else (rng.choice(others) if others else None)
+        if negative is not None:
+            out.append((q.text, negative.text, -1, -1))
     return out
 
 

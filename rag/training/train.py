@@ -4,7 +4,8 @@
    its ``CrossEncoderTrainer`` and binary cross-entropy on ``(question, sentence in context)`` pairs
    (:func:`rag.training.data.scorer_pairs`).
 2. The span model: the same encoder with a start/end head (``AutoModelForQuestionAnswering``), trained with
-   the transformers ``Trainer`` on ``(question, answer sentence)`` and the answer's token span.
+   the transformers ``Trainer`` on ``(question, answer sentence)`` and the answer's token span, and on
+   sentences without an answer with both ends at [CLS] (SQuAD 2.0's "no answer" target).
 3. Both are exported to ONNX and quantised to int8 (``onnxruntime.quantization.quantize_dynamic``); the
    ranking and abstention decision (:mod:`rag.evidence`) are fitted and the threshold calibrated on the
    validation articles with the int8 scorer; a model card with
@@ -41,6 +42,8 @@ class TrainConfig:
     span_max_length: int = 96
     paragraph_negatives: int = 2
     retrieved_negatives: int = 2
+    span_negatives: bool = True
+    """Teach the span model "no answer" on sentences without one (its [CLS] score joins the abstention decision)."""
     max_questions: int | None = None
     """Use only the first N training questions (for quick runs and tests)."""
     save_steps: int = 100
@@ -113,6 +116,11 @@ def _span_features(examples: list[tuple[str, str, int, int]], tokenizer, max_len
                     max_length=max_length, return_offsets_mapping=True)
     starts, ends, keep = [], [], []
     for i, (_, _, a, b) in enumerate(examples):
+        if a < 0:  # no answer in this sentence: start and end at [CLS]
+            keep.append(i)
+            starts.append(0)
+            ends.append(0)
+            continue
         seq, offsets = enc.sequence_ids(i), enc["offset_mapping"][i]
         tokens = [t for t, s in enumerate(seq) if s == 1]
         first = next((t for t in tokens if offsets[t][0] <= a < offsets[t][1] or offsets[t][0] >= a), None)
@@ -213,13 +221,16 @@ def run(cfg: TrainConfig, log=print) -> dict:
         return encoder.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
 
     pairs_file = cfg.work_dir / "pairs.jsonl"
+    finder = None
     if pairs_file.is_file():
         pairs = [tuple(json.loads(line)) for line in pairs_file.read_text(encoding="utf-8").splitlines()]
     else:
         finder = D.NegativeFinder(pool, train_q, encode)
         pairs = D.scorer_pairs(pool, train_q, finder, cfg.seed, cfg.paragraph_negatives, cfg.retrieved_negatives)
         pairs_file.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
-    spans = D.span_examples(pool, train_q)
+    if cfg.span_negatives and finder is None:
+        finder = D.NegativeFinder(pool, train_q, encode)
+    spans = D.span_examples(pool, train_q, finder if cfg.span_negatives else None, cfg.seed)
     log(f"scorer pairs: {len(pairs)} ({sum(p[2] for p in pairs):.0f} positive); span examples: {len(spans)}")
     val_cases = D.reader_cases(pool, val_q, D.NegativeFinder(pool, val_q, encode))
     t0 = time.time()
