@@ -2,6 +2,7 @@
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -29,12 +30,15 @@ def own_index(tmp_path, seed_index):
     return dest
 
 
-def big_corpus(root: Path, copies: int = 40) -> Path:
+def big_corpus(root: Path, copies: int = 40, unique: bool = False) -> Path:
+    """``copies`` of the seed article; ``unique``: every sentence of a copy marked with its number, so no chunk
+    is found in the embedding cache and the build takes long enough to be interrupted on a fast machine."""
     corpus = root / "big"
     corpus.mkdir()
     text = (SEEDS / "china-pakistan-strategic-dialogue-2026.txt").read_text(encoding="utf-8")
     for i in range(copies):
-        (corpus / f"copy-{i:03}.txt").write_text(f"Copy {i}.\n{text}", encoding="utf-8")
+        body = re.sub(r"\.(\s)", f" ({i}).\\1", text) if unique else text
+        (corpus / f"copy-{i:03}.txt").write_text(f"Copy {i}.\n{body}", encoding="utf-8")
     return corpus
 
 
@@ -65,10 +69,14 @@ def test_sigkill_during_build_leaves_the_previous_index_answering(tmp_path, seed
 def test_ctrl_c_exits_cleanly_without_temporary_folders(tmp_path, seed_index):
     index_dir = tmp_path / "index"
     shutil.copytree(seed_index, index_dir)
-    corpus = big_corpus(tmp_path, copies=60)
+    corpus = big_corpus(tmp_path, copies=60, unique=True)
     proc = subprocess.Popen([RAG, "index", "--corpus", str(corpus), "--index", str(index_dir), "--force"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
+    deadline = time.monotonic() + 120
+    while not list(index_dir.glob(".tmp-build-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # interrupt the build itself, not the start-up
+    time.sleep(1)
+    assert proc.poll() is None, "the build ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
