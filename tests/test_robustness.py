@@ -70,15 +70,22 @@ def test_ctrl_c_exits_cleanly_without_temporary_folders(tmp_path, seed_index):
     index_dir = tmp_path / "index"
     shutil.copytree(seed_index, index_dir)
     corpus = big_corpus(tmp_path, copies=60, unique=True)
+    # as from a terminal: Ctrl-C's default action, whatever an earlier test left in this process (an ignored
+    # SIGINT is inherited across exec, and Python then never raises KeyboardInterrupt)
     proc = subprocess.Popen([RAG, "index", "--corpus", str(corpus), "--index", str(index_dir), "--force"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not list(index_dir.glob(".tmp-build-*")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)  # interrupt the build itself, not the start-up
     time.sleep(1)
     assert proc.poll() is None, "the build ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"rag index did not stop within 60 s of Ctrl-C (SIGINT in the test process: {signal.getsignal(signal.SIGINT)})")
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert not list(index_dir.glob(".tmp-build-*"))
