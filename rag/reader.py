@@ -197,12 +197,13 @@ class Reader:
         ``question``: the card's ranking and decision (:mod:`rag.evidence`) over the reader's scores and the
         question-sentence cosines ``dense``."""
         texts = [reader_text(s, b) for s, b in items]
+        return judge(self.ranking, self.decision, question, self.score(question, items), dense, texts,
+                     lambda i: self.span_margin(question, items[i][0]))
 
-        def margin(i: int) -> float:
-            found = self.span(question, items[i][0])
-            return found.margin if found else -SPAN_LIMIT
-
-        return judge(self.ranking, self.decision, question, self.score(question, items), dense, texts, margin)
+    def span_margin(self, question: str, sentence: str) -> float:
+        """How much the span model prefers its best short answer in ``sentence`` to "no answer" (logits)."""
+        found = self.span(question, sentence)
+        return found.margin if found else -SPAN_LIMIT
 
     def span(self, question: str, sentence: str) -> ShortSpan | None:
         """The most likely short answer inside ``sentence`` (character offsets into it), or None (cached)."""

@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 
-from rag.evidence import FEATURES, SPAN_LIMIT, fit, judge
+from rag.evidence import FEATURES, fit, judge
 
 GRID = [round(x, 3) for x in np.linspace(0.02, 0.98, 49)]
 
@@ -40,9 +40,15 @@ def span_scores(reader, examples: list[tuple[str, str, int, int]]) -> dict:
     return {"span_em": round(em / n, 4), "span_f1": round(f1 / n, 4), "span_examples": len(examples)}
 
 
-def _curve(scored: list[dict], judged: list) -> list[dict]:
-    correct_a = np.array([c["labels"][int(np.argmax(j.scores))] for c, j in zip(scored, judged)])
+def _outcomes(scored: list[dict], judged: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per case: whether its best candidate holds the answer, whether it is answerable, whether its gold was removed."""
+    correct = np.array([c["labels"][int(np.argmax(j.scores))] for c, j in zip(scored, judged)])
     ans, rem = (np.array([c[key] for c in scored], dtype=bool) for key in ("answerable", "removed"))
+    return correct, ans, rem
+
+
+def _curve(scored: list[dict], judged: list) -> list[dict]:
+    correct_a, ans, rem = _outcomes(scored, judged)
     best_a = np.array([j.confidence for j in judged])
     unans = ~ans
     curve = []
@@ -74,14 +80,10 @@ def reader_figures(reader, cases: list[dict], spans: list[tuple[str, str, int, i
         probs = reader.score(case["question"], [(text, "") for text in texts])
         sentences = [text.split(" [SEP] ")[0] for text in texts]
         vectors = encode([case["question"], *sentences])
-
-        def margin(i: int, question=case["question"], sentences=sentences) -> float:
-            found = reader.span(question, sentences[i])
-            return found.margin if found else -SPAN_LIMIT
-
         scored.append({"question": case["question"], "texts": texts, "probs": probs, "dense": vectors[1:] @ vectors[0],
                        "labels": [bool(label) for _, label in case["candidates"]], "answerable": case["answerable"],
-                       "removed": case["removed"], "span": margin})
+                       "removed": case["removed"],
+                       "span": lambda i, q=case["question"], ss=sentences: reader.span_margin(q, ss[i])})
     fitted = {}
     for name, features in (("with span", FEATURES), ("without span", tuple(f for f in FEATURES if f != "span"))):
         ranking, decision = fit(scored, features)
@@ -89,8 +91,7 @@ def reader_figures(reader, cases: list[dict], spans: list[tuple[str, str, int, i
         fitted[name] = (ranking, decision, judged, _curve(scored, judged))
     ablation = {name: _best_mean(f[3]) for name, f in fitted.items()}
     ranking, decision, judged, curve = fitted[max(ablation, key=lambda name: (ablation[name], name == "without span"))]
-    correct_a = np.array([c["labels"][int(np.argmax(j.scores))] for c, j in zip(scored, judged)])
-    ans, rem = (np.array([c[key] for c in scored], dtype=bool) for key in ("answerable", "removed"))
+    correct_a, ans, rem = _outcomes(scored, judged)
     return {"top1": round(float(np.mean(correct_a[ans])), 4) if ans.any() else 0.0,
             "cases": {"answerable": int(ans.sum()), "unanswerable": int((~ans & ~rem).sum()), "removed": int(rem.sum())},
             **span_scores(reader, spans), "decision_ablation": ablation, "curve": curve,

@@ -11,11 +11,13 @@
    validation articles with the int8 scorer; a model card with
    the checksums, data, splits, seed, steps, time and validation figures is written beside them.
 
-Each stage keeps checkpoints under ``<work>/``; a run that is stopped resumes from the last one. Seeded.
+Each stage keeps checkpoints under ``<work>/`` (and the training pairs and span examples); a run that is stopped
+resumes from the last one. Seeded.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -97,6 +99,15 @@ def train_scorer(pairs: list[tuple[str, str, float]], cfg: TrainConfig) -> Path:
     model.save_pretrained(str(final))
     _mark_done(final, cfg.epochs)
     return final
+
+
+def _cached_rows(path: Path, make) -> list[tuple]:
+    """The rows in ``path`` (JSON lines) when it exists, else ``make()``'s, written there: a rerun reuses them."""
+    if path.is_file():
+        return [tuple(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()]
+    rows = make()
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return rows
 
 
 def _done(final: Path, epochs: float) -> bool:
@@ -220,17 +231,11 @@ def run(cfg: TrainConfig, log=print) -> dict:
     def encode(texts):
         return encoder.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
 
-    pairs_file = cfg.work_dir / "pairs.jsonl"
-    finder = None
-    if pairs_file.is_file():
-        pairs = [tuple(json.loads(line)) for line in pairs_file.read_text(encoding="utf-8").splitlines()]
-    else:
-        finder = D.NegativeFinder(pool, train_q, encode)
-        pairs = D.scorer_pairs(pool, train_q, finder, cfg.seed, cfg.paragraph_negatives, cfg.retrieved_negatives)
-        pairs_file.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
-    if cfg.span_negatives and finder is None:
-        finder = D.NegativeFinder(pool, train_q, encode)
-    spans = D.span_examples(pool, train_q, finder if cfg.span_negatives else None, cfg.seed)
+    finder = functools.cache(lambda: D.NegativeFinder(pool, train_q, encode))  # built only when a file below is made
+    pairs = _cached_rows(cfg.work_dir / "pairs.jsonl", lambda: D.scorer_pairs(
+        pool, train_q, finder(), cfg.seed, cfg.paragraph_negatives, cfg.retrieved_negatives))
+    spans = _cached_rows(cfg.work_dir / "spans.jsonl", lambda: D.span_examples(
+        pool, train_q, finder() if cfg.span_negatives else None, cfg.seed))
     log(f"scorer pairs: {len(pairs)} ({sum(p[2] for p in pairs):.0f} positive); span examples: {len(spans)}")
     val_cases = D.reader_cases(pool, val_q, D.NegativeFinder(pool, val_q, encode))
     t0 = time.time()
