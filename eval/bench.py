@@ -84,9 +84,9 @@ def log(msg: str) -> None:
 # -- workers: each pipeline step runs in a fresh process -------------------------------------------------
 
 
-def run_worker(name: str, payload: dict, timeout: float = 1800) -> dict:
-    """Run ``python -m eval.bench --worker NAME`` and return the JSON it prints last."""
-    cmd = [sys.executable, "-m", "eval.bench", "--worker", name, "--payload", json.dumps(payload)]
+def run_worker(name: str, payload: dict, timeout: float = 1800, module: str = "eval.bench") -> dict:
+    """Run ``python -m MODULE --worker NAME`` and return the JSON it prints last."""
+    cmd = [sys.executable, "-m", module, "--worker", name, "--payload", json.dumps(payload)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"worker {name} failed:\n{done.stderr[-3000:]}")
@@ -256,11 +256,11 @@ WORKERS = {"ours-build": worker_ours_build, "ours-serve": worker_ours_serve, "ba
 # -- 1 + 2: pipelines and cold start --------------------------------------------------------------------
 
 
-def cold_runs(cmd: list[str], runs: int) -> list[float]:
+def cold_runs(cmd: list[str], runs: int, env: dict | None = None) -> list[float]:
     times = []
     for _ in range(runs):
         a = time.perf_counter()
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
         times.append(time.perf_counter() - a)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[:4])}… failed:\n{done.stderr[-2000:]}")

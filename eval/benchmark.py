@@ -240,6 +240,11 @@ def run_benchmark(
         if answerer == "reader":  # answer everything, decide abstention afterwards: the same answers, plus the curve
             threshold = settings.reader_threshold if settings.reader_threshold is not None else rag.load_reader(settings.reader_model).threshold
             settings = settings.model_copy(update={"reader_threshold": 0.0})
+        elif answerer == "evidence":  # likewise with the fusion's calibrated threshold
+            threshold = settings.fusion_threshold
+            if threshold is None:
+                threshold = rag.load_fusion(report.manifest["embedding_model"], settings.fusion_model).answer
+            settings = settings.model_copy(update={"fusion_threshold": 0.0})
         chain = rag.load_chain(index_dir, answerer=answerer, settings=settings)
         build = {"threshold": threshold, "built": report.built, "documents": report.manifest["counts"]["documents"],
                  "chunks": report.manifest["counts"]["chunks"],

@@ -178,7 +178,7 @@ def main(
     mode: Annotated[Optional[str], typer.Option("--mode", help="Retrieval mode: hybrid, dense or bm25.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting, NAME=VALUE (repeatable), e.g. --set chunk_max_sentences=2.")] = None,
     fresh_index: Annotated[bool, typer.Option("--fresh-index", help="Gold runs: index --corpus afresh with the run's settings (for chunk-size ablations) instead of using --index.")] = False,
-    answerer: Annotated[Optional[str], typer.Option("--answerer", help="Answerer (default: RAG_ANSWERER or rules). " + rag.answerers.describe())] = None,
+    answerer: Annotated[Optional[str], typer.Option("--answerer", help="Answerer (default: RAG_ANSWERER or evidence). " + rag.answerers.describe())] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Benchmark: ask only the questions of the articles the reader's model card puts in this split (validation or test); the whole corpus is indexed.")] = None,
     benchmark: Annotated[Optional[Path], typer.Option("--benchmark", help="Run an external benchmark directory (corpus.jsonl + qa.jsonl) instead of the gold file.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Benchmark: use only N questions (the first N, or a random sample with --sample).")] = None,

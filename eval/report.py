@@ -100,7 +100,7 @@ def render_markdown(report: dict) -> str:
     lines += ["", metrics_markdown(report["metrics"]), ""]
     if report.get("tradeoff"):
         t = report["tradeoff"]
-        lines += [f"Answered vs abstained as the reader's threshold moves (the system runs at {t['threshold']}):", ""]
+        lines += [f"Answered vs abstained as the answerer's threshold moves (the system runs at {t['threshold']}):", ""]
         rows = [[f"{c['threshold']:.2f}" + (" ←" if abs(c["threshold"] - t["threshold"]) < 0.01 else ""),
                  fmt("x", c["answered"]), fmt("x", c["abstained"]), fmt("x", c["mean"])] for c in t["curve"][::2]]
         lines += [markdown_table(["threshold", "answered (answer in text)", "abstained (unanswerable)", "mean"], rows), ""]
@@ -159,7 +159,7 @@ def write_charts(report: dict, out_dir: Path) -> list[str]:
     curve = [c for c in (report.get("tradeoff") or {}).get("curve", []) if c["answered"] is not None and c["abstained"] is not None]
     if curve:
         fig, ax = plt.subplots(figsize=(5.2, 4.6))
-        ax.plot([c["abstained"] for c in curve], [c["answered"] for c in curve], marker=".", label="reader threshold 0.02…0.98")
+        ax.plot([c["abstained"] for c in curve], [c["answered"] for c in curve], marker=".", label="threshold 0.02…0.98")
         t = report["tradeoff"]["threshold"]
         at = min(curve, key=lambda c: abs(c["threshold"] - t))
         ax.scatter([at["abstained"]], [at["answered"]], color="red", zorder=3, label=f"calibrated threshold {t}")

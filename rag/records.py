@@ -45,6 +45,8 @@ class Passage:
     para_start: int = 0
     para_end: int = 0
     fused_score: float | None = None
+    dense_score: float | None = None
+    """The cosine of question and passage under the index's model, when the learned fusion ranked it."""
     """The retrieval (fusion) score when ``score`` is the reader's; None when the passages were not reranked."""
 
     def quote(self, start: int, end: int) -> str:
@@ -127,6 +129,8 @@ class Answer:
     """The answerer's confidence that the documents answer the question (the reader's)."""
     notice: str | None = None
     """How the answer was made when that is not as asked, e.g. the offline answer because the LLM did not answer."""
+    outcome: str = "answer"
+    """``answer``; ``related`` (no direct answer: the passages are the closest reading); ``none`` (nothing relevant)."""
 
     def to_dict(self) -> dict:
         """The ``rag ask --json`` object."""
@@ -135,6 +139,7 @@ class Answer:
             "rewritten_query": self.rewritten_query,
             "answer": self.text,
             "abstained": self.abstained,
+            "outcome": self.outcome,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
             "latency_ms": round(self.latency_ms, 2),

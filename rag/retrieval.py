@@ -13,18 +13,21 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import replace
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.answer_types import answer_type, holds_type
 from rag.candidates import candidates
-from rag.config import Mode, Settings
+from rag.config import PACKAGED_MODEL, Mode, Settings
+from rag.embedders import REGISTRY, EmbedderLike, make_embedder, resolve
 from rag.embedding import ONNX_FILE, Embedder, VectorCache
 from rag.errors import RagError
 from rag.evidence import sigmoid
+from rag.fusion import Fusion, load_fusion
 from rag.index import Index, current_build, load_index
 from rag.reader import Reader, load_reader
 from rag.records import Chunk, Passage, PassageList
@@ -37,15 +40,31 @@ VECTOR_CACHE = 20_000
 """Sentence vectors kept for :meth:`Retriever.cosines` (about 30 MB)."""
 
 
+@dataclass(frozen=True)
+class Pool:
+    """The fused candidates of a query in reciprocal-rank-fusion order, with each one's raw signals
+    (:data:`rag.fusion.SIGNALS`, arrays in passage order)."""
+
+    passages: list[Passage]
+    signals: dict[str, np.ndarray]
+
+
 class Retriever:
     """Hybrid retrieval over a loaded :class:`~rag.index.Index`; safe to call from many threads."""
 
-    def __init__(self, index: Index, embedder: Embedder, settings: Settings, reader: Reader | None = None):
+    def __init__(self, index: Index, embedder: EmbedderLike, settings: Settings, reader: Reader | None = None,
+                 cosine_embedder: Embedder | None = None, fusion: Fusion | None = None):
         self.index = index
         self.embedder = embedder
+        """The index's model: queries are embedded with it (``encode_queries``) for dense search."""
+        self.cosine_embedder = cosine_embedder or embedder
+        """The sentence-transformers model of :meth:`cosines` (the index's own, or the packaged MiniLM)."""
         self.settings = settings
         self.reader = reader
-        self._sentences = VectorCache(embedder, VECTOR_CACHE)
+        self.fusion = fusion
+        """The learned ranking (None: the reciprocal rank fusion order)."""
+        self._sentences = VectorCache(self.cosine_embedder, VECTOR_CACHE)
+        self._passages_e5 = VectorCache(embedder, VECTOR_CACHE) if embedder is not self.cosine_embedder else self._sentences
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -57,7 +76,7 @@ class Retriever:
 
     def dense(self, query: str, n: int, vector: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Chunk ids and cosine similarities of the ``n`` nearest chunks (``vector``: the query's, if known)."""
-        scores, ids = self.index.store.search(self.embedder.encode([query]) if vector is None else vector, n)
+        scores, ids = self.index.store.search(self.embedder.encode_queries([query]) if vector is None else vector, n)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
@@ -74,27 +93,89 @@ class Retriever:
             raise RagError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
         if not query or not query.strip():
             raise RagError("the query is empty: type a question or some keywords")
-        asked, query = query, self.expand(query)
-        n = max(self.settings.candidates, k * 4)
-        vector = self.embedder.encode([query]) if mode != "bm25" else None
+        if (self.settings.rerank if rerank is None else rerank) and self.reader is not None:
+            pool = self.pool(query, max(k, self.settings.rerank_candidates), mode)
+            return PassageList(self.rerank(query, pool.passages)[:k])
+        if mode == "hybrid" and self.fusion is not None:
+            pool = self.pool(query, max(k, self.settings.rerank_candidates))
+            return PassageList(self.fuse(pool, self.crosslingual(query))[:k])
+        return PassageList(self.pool(query, k, mode).passages)
+
+    def pool(self, query: str, size: int, mode: Mode = "hybrid") -> Pool:
+        """The best ``size`` candidates of ``query`` by reciprocal rank fusion (or one ranking, for ``mode``),
+        never two overlapping spans of one file, with their signals."""
+        query = self.expand(query)
+        n = max(self.settings.candidates, size * 2)
+        vector = self.embedder.encode_queries([query]) if mode != "bm25" else None
         dense = self.dense(query, n, vector) if mode != "bm25" else []
         lexical = self.lexical(query, n) if mode != "dense" else []
         d_rank = {cid: r for r, (cid, _) in enumerate(dense, 1)}
         b_rank = {cid: r for r, (cid, _) in enumerate(lexical, 1)}
+        para: dict[int, float] = {}
         if mode == "hybrid":
-            ranked = sorted(self._fuse(query, vector, n, d_rank, b_rank).items(), key=lambda x: -x[1])
+            fused, para = self._fuse(query, vector, n, d_rank, b_rank)
+            ranked = sorted(fused.items(), key=lambda x: -x[1])
         else:
             ranked = dense or lexical
-        if (self.settings.rerank if rerank is None else rerank) and self.reader is not None:
-            pool = self._passages(ranked, max(k, self.settings.rerank_candidates), d_rank, b_rank)
-            return PassageList(self.rerank(asked, pool)[:k])
-        return PassageList(self._passages(ranked, k, d_rank, b_rank))
+        passages = self._passages(ranked, size, d_rank, b_rank)
+        if mode != "hybrid":
+            return Pool(passages, {})
+        # a chunk beyond the dense candidates is at most as close as the last of them
+        d_score, floor = dict(dense), min((s for _, s in dense), default=0.0)
+        b_score = dict(lexical)
+        top = max(b_score.values(), default=0.0) or 1.0
+        kind = answer_type(query)
+        signals = {
+            "e5": np.array([d_score.get(p.id, floor) for p in passages]),
+            "cosine": self.cosines(query, [p.text for p in passages]) if passages else np.zeros(0),
+            "bm25": np.array([b_score.get(p.id, 0.0) / top for p in passages]),
+            "rrf": np.array([p.score for p in passages]),
+            "para": np.array([para.get(p.id, 0.0) for p in passages]),
+            "typed": np.array([float(holds_type(kind, p.text, query)) for p in passages]),
+        }
+        return Pool(passages, signals)
+
+    @cached_property
+    def corpus_language(self) -> str | None:
+        """The documents' language, from the text of their first chunks (None when unclear)."""
+        from rag.language import language
+
+        sample, size = [], 0
+        for c in self.chunks:
+            sample.append(c.text)
+            size += len(c.text)
+            if size > 20_000:
+                break
+        return language(" ".join(sample)) if sample else None
+
+    def crosslingual(self, question: str) -> bool:
+        """Whether ``question`` is clearly in another language than the documents (:mod:`rag.language`)."""
+        from rag.language import differs
+
+        return differs(question, self.corpus_language)
+
+    def fuse(self, pool: Pool, crosslingual: bool = False) -> list[Passage]:
+        """The pool ordered by the learned fusion (its cross-lingual part for a question in another language);
+        ``score`` is its probability that the passage answers, ``fused_score`` the reciprocal rank fusion's,
+        ``dense_score`` the cosine under the index's model."""
+        if not pool.passages:
+            return []
+        probs = sigmoid(self.fusion.scores(pool.signals, crosslingual))
+        scored = [replace(p, score=float(z), fused_score=p.score, dense_score=float(d))
+                  for p, z, d in zip(pool.passages, probs, pool.signals["e5"])]
+        return sorted(scored, key=lambda p: -p.score)
 
     def cosines(self, question: str, sentences: list[str]) -> np.ndarray:
-        """Cosine similarity of ``question`` and each of ``sentences`` under the embedding model (vectors kept
+        """Cosine similarity of ``question`` and each of ``sentences`` under :attr:`cosine_embedder` (vectors kept
         in a bounded cache shared by all threads)."""
         vectors = self._sentences.encode([question, *sentences])
         return (vectors[1:] @ vectors[0]).astype(np.float64)
+
+    def query_cosines(self, question: str, texts: list[str], vector: np.ndarray | None = None) -> np.ndarray:
+        """Cosine similarity of ``question`` (its query vector, if known) and each of ``texts`` under the
+        index's model, the question in its query role (for e5) and the texts as passages (cached)."""
+        q = self.embedder.encode_queries([question])[0] if vector is None else vector.reshape(-1)
+        return (self._passages_e5.encode(texts) @ q).astype(np.float64) if texts else np.zeros(0)
 
     def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
         """``passages`` ordered by the reader's best sentence score (ties keep their order), that score as ``score``:
@@ -108,8 +189,9 @@ class Retriever:
         scored = [replace(p, score=best.get(p.id, 0.0), fused_score=p.score) for p in passages]
         return sorted(scored, key=lambda p: -p.score)
 
-    def _fuse(self, query: str, vector: np.ndarray, n: int, d_rank: dict, b_rank: dict) -> dict[int, float]:
-        """Weighted reciprocal rank fusion of the chunk rankings, plus each chunk's paragraph ranks."""
+    def _fuse(self, query: str, vector: np.ndarray, n: int, d_rank: dict, b_rank: dict) -> tuple[dict[int, float], dict[int, float]]:
+        """Weighted reciprocal rank fusion of the chunk rankings, plus each chunk's paragraph ranks; and that
+        paragraph part alone."""
         s = self.settings
         fused: dict[int, float] = {}
         for ranks, weight in ((d_rank, s.dense_weight), (b_rank, 1.0)):
@@ -121,9 +203,11 @@ class Retriever:
             for ranking in paragraphs.search(vector[0], query, n):
                 for r, p in enumerate(ranking, 1):
                     bonus[p] = bonus.get(p, 0.0) + s.paragraph_weight / (s.rrf_k + r)
+            bonus = {cid: bonus.get(paragraphs.of[cid], 0.0) for cid in fused}
             for cid in fused:
-                fused[cid] += bonus.get(paragraphs.of[cid], 0.0)
-        return fused
+                fused[cid] += bonus[cid]
+            return fused, bonus
+        return fused, {}
 
     def _passages(self, ranked, k: int, d_rank: dict, b_rank: dict) -> list[Passage]:
         out: list[Passage] = []
@@ -200,9 +284,11 @@ def __getattr__(name: str):
 
 
 def _query_embedder(settings: Settings, build: Path | None) -> Embedder:
-    """The embedder for queries: the build's ONNX export when it has one (loading at once, in the background)."""
+    """The sentence-transformers model for cosines (and queries of a MiniLM index): the build's ONNX export when
+    it has one (loading at once, in the background)."""
     onnx_path = build / ONNX_FILE if build is not None and (build / ONNX_FILE).is_file() else None
-    embedder = Embedder(settings.embedding_model, settings.batch_size, onnx_path=onnx_path)
+    name = resolve(settings.embedding_model)
+    embedder = Embedder(PACKAGED_MODEL if name in REGISTRY else name, settings.batch_size, onnx_path=onnx_path)
     try:
         embedder.warm_up()
     except RagError:
@@ -221,15 +307,23 @@ def load_retriever(index_dir: str | Path = "index", settings: Settings | None = 
         build = current_build(Path(index_dir))
     except RagError:
         build = None  # load_index reports it
-    embedder = _query_embedder(settings, build)  # loads while the index is read
+    cosine = _query_embedder(settings, build)  # loads while the index is read
     index = load_index(index_dir, settings)
     if (index.manifest.get("query_encoder") or {}).get("kind") != "onnx":
-        embedder = Embedder(settings.embedding_model, settings.batch_size)
+        cosine = Embedder(cosine.model_name, settings.batch_size)
     elif index.path != build:  # rebuilt meanwhile
-        embedder = _query_embedder(settings, index.path)
+        cosine = _query_embedder(settings, index.path)
+    embedder = cosine if cosine.model_name == resolve(settings.embedding_model) else make_embedder(settings.embedding_model, settings.batch_size)
     if embedder.dimension != index.manifest["embedding_dimension"]:
         raise RagError(
             f"the configured embedding model gives {embedder.dimension}-dimensional vectors, the index in {index_dir} "
             f"holds {index.manifest['embedding_dimension']}: rebuild it with `rag index --force`"
         )
-    return Retriever(index, embedder, settings, load_reader(settings.reader_model) if settings.rerank else None)
+    fusion = None
+    if settings.fusion:
+        try:
+            fusion = load_fusion(index.manifest["embedding_model"], settings.fusion_model)
+        except RagError:
+            fusion = None  # no card for this model: the reciprocal rank fusion order (the evidence answerer says why)
+    reader = load_reader(settings.reader_model) if settings.rerank else None
+    return Retriever(index, embedder, settings, reader, cosine, fusion)

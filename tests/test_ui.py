@@ -66,12 +66,15 @@ def server_index(url: str) -> Path:
 
 @contextlib.contextmanager
 def serving(index: Path, corpus: Path, log: Path):
-    """`rag serve` over ``index`` on a free port; yields its URL and stops it afterwards."""
+    """`rag serve` over ``index`` on a free port; yields its URL and stops it afterwards. The page's mechanics are
+    checked with the rules answerer, which answers the seed's questions alike on every machine; the default
+    answerer's outcomes are checked in tests/test_ui_service.py and tests/test_fusion.py."""
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            serve_command() + ["--host", "127.0.0.1", "--port", str(port), "--index", str(index), "--corpus", str(corpus)],
+            serve_command() + ["--host", "127.0.0.1", "--port", str(port), "--index", str(index), "--corpus", str(corpus),
+                               "--answerer", "rules"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
@@ -114,7 +117,8 @@ def client(server):
 
 
 def assert_exact_citations(result: dict) -> None:
-    assert set(result) == {"question", "rewritten_query", "answer", "abstained", "citations", "passages", "latency_ms", "short_answer", "confidence", "notice"}
+    assert set(result) == {"question", "rewritten_query", "answer", "abstained", "outcome", "citations", "passages", "latency_ms",
+                           "short_answer", "confidence", "notice"}
     for c in result["citations"]:
         assert f"[{c['n']}]" in result["answer"]
         assert rag.read_source(SEEDS / c["source"])[c["start"] : c["end"]] == c["quote"]

@@ -72,6 +72,18 @@ def test_abstention_looks_different_and_lists_related_reading(text, reader):
     assert "Related reading" in message and message.count('class="rag-cite"') == 3
 
 
+def test_no_direct_answer_and_nothing_relevant_look_different(text, reader):
+    passages = [rag.Passage(i, SOURCE, s, s + 100, text[s : s + 100], 0.1, para_start=0, para_end=len(text)) for i, s in enumerate((0, 500))]
+    related = rag.Answer("q?", rag.answerers.base.RELATED_TEXT, [], passages, True, "q?", outcome="related")
+    cards = render.answer_cards(related, reader)
+    message = render.answer_html(2, related.text, cards=cards, abstained=True, outcome="related")
+    assert "No direct answer found" in message and "Related reading" in message and len(cards) == 2
+    nothing = rag.Answer("q?", rag.answerers.ABSTAIN_TEXT, [], passages, True, "q?", outcome="none")
+    assert render.answer_cards(nothing, reader) == []  # nothing relevant: no passage offered as reading
+    message = render.answer_html(3, nothing.text, cards=[], abstained=True, outcome="none")
+    assert "Not found in the documents" in message and "Related reading" not in message and 'data-outcome="none"' in message
+
+
 def test_everything_is_escaped():
     evil = '<img src=x onerror="alert(1)"> [1]'
     assert "<img" not in render.user_html(evil)

@@ -22,6 +22,18 @@ def run(service: ChatService, message: str, turns=None, answerer="rules"):
     return list(service.respond(message, turns or [], 5, "hybrid", answerer))
 
 
+def test_the_default_answerer_says_when_nothing_relevant_was_found(retriever):
+    service = ChatService(rag.Chain(retriever), retriever.settings, SEEDS, ("evidence", "rules"), "evidence")
+    assert service.default_answerer == "evidence"
+    messages, turns, _, _ = run(service, "What is the boiling point of liquid nitrogen in kelvin?", answerer="evidence")[-1]
+    content = messages[-1]["content"]
+    assert "rag-abstain" in content and turns[-1]["ok"]
+    if 'data-outcome="none"' in content:
+        assert "Not found in the documents" in content and not turns[-1]["cards"]
+    else:
+        assert "No direct answer found" in content and "Related reading" in content
+
+
 def is_skip(value) -> bool:
     return isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
 

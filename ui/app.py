@@ -196,7 +196,8 @@ class ChatService:
         cards = render.answer_cards(answer, self.reader)
         rewritten = answer.rewritten_query if " ".join(answer.rewritten_query.split()) != " ".join(answer.question.split()) else None
         bot = render.answer_html(number, answer.text, cards=cards, abstained=answer.abstained, rewritten=rewritten,
-                                 short_answer=answer.short.quote if answer.short else None, notice=answer.notice)
+                                 short_answer=answer.short.quote if answer.short else None, notice=answer.notice,
+                                 outcome=answer.outcome)
         return {"turn": number, "question": answer.question, "answer": answer.text, "ok": True,
                 "user_html": render.user_html(question), "bot_html": bot, "cards": cards}
 
@@ -458,7 +459,7 @@ def serve(
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory, indexed on first run and read to show each passage in its paragraph (default: RAG_CORPUS_DIR or seeds).")] = None,
     k: Annotated[Optional[int], typer.Option("-k", "--k", min=1, max=MAX_K, help="Default passages per answer (default: RAG_TOP_K or 5).")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="Default retrieval mode: hybrid, dense or bm25 (default: RAG_MODE or hybrid).")] = None,
-    answerer: Annotated[Optional[str], typer.Option("--answerer", help="Default answerer (default: RAG_ANSWERER or rules). " + rag.answerers.describe())] = None,
+    answerer: Annotated[Optional[str], typer.Option("--answerer", help="Default answerer (default: RAG_ANSWERER or evidence). " + rag.answerers.describe())] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Answers computed at once; more requests wait in the queue.")] = DEFAULT_CONCURRENCY,
 ):
     """Chat with the documents in the browser: streamed answers, clickable citations, a sources panel."""

@@ -150,6 +150,8 @@ def _paragraph(text: str, start: int, end: int) -> tuple[int, int]:
 def answer_cards(answer, reader: SourceReader) -> list[dict]:
     """Cards for an answer: one per citation; for an abstention, one per related passage."""
     if answer.abstained:
+        if getattr(answer, "outcome", "related") == "none":
+            return []  # nothing relevant: no passage is offered as reading
         return [card(f"p{i}", f"Related {i}", p.source, p.start, p.end, p.text, reader, (p.para_start, p.para_end))
                 for i, p in enumerate(answer.passages[:RELATED], 1)]
     cards = []
@@ -181,9 +183,10 @@ def _link(turn: int, c: dict, text: str, cls: str = "rag-cite") -> str:
 
 def answer_html(turn: int, text: str, *, cards: list[dict] | None = None, abstained: bool = False,
                 rewritten: str | None = None, streaming: bool = False, short_answer: str | None = None,
-                notice: str | None = None) -> str:
+                notice: str | None = None, outcome: str = "answer") -> str:
     """The assistant's message: text with citation links (a leading short answer in bold), the rewritten
-    query, a notice on how it was made, or an abstention's look."""
+    query, a notice on how it was made, or an abstention's look (``outcome`` ``related``: no direct answer,
+    the closest passages; ``none``: nothing relevant)."""
     by_key = {c["key"]: c for c in cards or []}
 
     def marker(m: re.Match) -> str:
@@ -203,15 +206,16 @@ def answer_html(turn: int, text: str, *, cards: list[dict] | None = None, abstai
     if rewritten:
         parts.append(f'<div class="rag-rewritten">Searched for: <q>{esc(rewritten)}</q></div>')
     if abstained:
-        parts.append(f'<div class="rag-abstain-head">Not found in the documents</div><div class="rag-text">{body}</div>')
+        head = "No direct answer found" if outcome == "related" else "Not found in the documents"
+        parts.append(f'<div class="rag-abstain-head">{head}</div><div class="rag-text">{body}</div>')
         if cards:
             items = "".join(
                 f'<li>{_link(turn, c, esc(c["source"]) + " · " + str(c["start"]) + "–" + str(c["end"]))}'
                 f'<span class="rag-snippet"> {esc(short(c["mark"], 140))}</span></li>'
                 for c in cards
             )
-            parts.append(f'<div class="rag-related"><div class="rag-related-head">Related reading</div><ol>{items}</ol></div>')
-        return f'<div class="rag-msg rag-abstain" data-turn="{turn}">{"".join(parts)}</div>'
+            parts.append(f'<div class="rag-related"><div class="rag-related-head">Related reading: the closest passages, not an answer</div><ol>{items}</ol></div>')
+        return f'<div class="rag-msg rag-abstain" data-turn="{turn}" data-outcome="{esc(outcome)}">{"".join(parts)}</div>'
     state = " rag-streaming" if streaming else ""
     parts.append(f'<div class="rag-text">{body}</div>')
     return f'<div class="rag-msg rag-answer{state}" data-turn="{turn}">{"".join(parts)}</div>'

@@ -5,7 +5,7 @@ Adding an answerer is one new module with a ``make(retriever, settings, llm)`` f
 
 Example:
     >>> sorted(REGISTRY)
-    ['llm', 'reader', 'rules']
+    ['evidence', 'llm', 'reader', 'rules']
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rag.retrieval import Retriever
 
 REGISTRY: dict[str, tuple[str, str]] = {
+    "evidence": ("rag.answerers.evidence:make", "the fused ranking's smallest evidence set, three calibrated outcomes (offline)"),
     "reader": ("rag.answerers.reader:make", "the trained reader: answer sentence, short answer, calibrated abstention (offline)"),
     "rules": ("rag.answerers.rules:make", "the earlier rule-based sentence picker (offline)"),
     "llm": ("rag.answerers.llm:make", "a chat model writes the answer, every citation verified (needs RAG_LLM_PROVIDER)"),

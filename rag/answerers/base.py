@@ -14,6 +14,9 @@ from typing import Protocol, runtime_checkable
 from rag.records import Citation, Passage, ShortAnswer
 
 ABSTAIN_TEXT = "The documents do not contain an answer to this question."
+RELATED_TEXT = "No direct answer found in the documents. The closest passages are listed as related reading."
+OUTCOMES = ("answer", "related", "none")
+"""A confident answer; no direct answer, with the closest passages marked as such; nothing relevant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +48,17 @@ class Reply:
     confidence: float | None = None
     notice: str | None = None
     """Something the user should know about how the answer was made (e.g. the LLM did not answer)."""
+    outcome: str | None = None
+    """One of :data:`OUTCOMES`; None: ``related`` when abstained (the passages are shown), else ``answer``."""
+
+    @property
+    def kind(self) -> str:
+        return self.outcome or ("related" if self.abstained else "answer")
 
 
-def abstention(confidence: float | None = None) -> Reply:
-    return Reply(ABSTAIN_TEXT, [], True, None, confidence)
+def abstention(confidence: float | None = None, outcome: str | None = None) -> Reply:
+    """No answer: ``related`` says so and points at the closest passages, ``none`` says nothing relevant was found."""
+    return Reply(RELATED_TEXT if outcome == "related" else ABSTAIN_TEXT, [], True, None, confidence, outcome=outcome)
 
 
 @runtime_checkable
