@@ -113,7 +113,7 @@ def test_an_llm_endpoint_that_does_not_answer_gives_the_offline_answer_with_a_no
         port = s.getsockname()[1]
     settings = rag.Settings(llm_provider="openai", llm_model="any", llm_base_url=f"http://127.0.0.1:{port}/v1", llm_timeout=5)
     answer = rag.load_chain(seed_index, answerer="llm", settings=settings).ask(QUESTION)
-    assert answer.text == rag.load_chain(seed_index).ask(QUESTION).text and answer.citations
+    assert answer.text == rag.load_chain(seed_index).ask(QUESTION).text and (answer.citations or answer.abstained)
     assert answer.notice and "did not answer" in answer.notice
     for name, value in (("RAG_LLM_PROVIDER", "openai"), ("RAG_LLM_MODEL", "any"), ("RAG_LLM_BASE_URL", f"http://127.0.0.1:{port}/v1")):
         monkeypatch.setenv(name, value)

@@ -107,7 +107,7 @@ def test_an_llm_that_does_not_answer_gives_the_offline_answer_with_a_notice_in_t
     with socket.socket() as s:  # a free port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = retriever.settings.model_copy(update={"llm_provider": "openai", "llm_model": "any", "llm_timeout": 5,
+    settings = retriever.settings.model_copy(update={"llm_provider": "openai", "llm_model": "any", "llm_timeout": 5, "answerer": "rules",
                                                      "llm_base_url": f"http://127.0.0.1:{port}/v1"})
     chain = rag.Chain(retriever, answerer="llm", settings=settings)
     service = ChatService(chain, settings, SEEDS, ("rules", "llm"), "llm")
