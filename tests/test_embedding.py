@@ -38,12 +38,12 @@ def test_index_carries_an_onnx_query_encoder(seed_index):
     assert manifest["query_encoder"]["kind"] == "onnx", manifest["query_encoder"]
     assert manifest["query_encoder"]["max_cosine_gap"] <= MAX_COSINE_GAP
     assert (current_build(seed_index) / ONNX_FILE).is_file()
-    assert rag.load_retriever(seed_index).embedder.backend == "onnx"
+    assert rag.load_retriever(seed_index).cosine_embedder.backend == "onnx"
 
 
 @needs_onnx
 def test_onnx_vectors_equal_sentence_transformers_within_1e_5_cosine(seed_index, reference):
-    fast = rag.load_retriever(seed_index).embedder
+    fast = rag.load_retriever(seed_index).cosine_embedder
     texts = real_texts()
     a, b = fast.encode(texts), reference.encode(texts)
     assert a.dtype == b.dtype == np.float32 and a.shape == b.shape == (len(texts), 384)
@@ -101,7 +101,7 @@ def test_index_without_query_encoder_still_loads(tmp_path, seed_index):
     manifest.pop("query_encoder", None)
     (build / "manifest.json").write_text(json.dumps(manifest))
     retriever = rag.load_retriever(own)
-    assert retriever.embedder.backend == "sentence-transformers"
+    assert retriever.cosine_embedder.backend == "sentence-transformers"
     assert "Gwadar" in retriever.search("Gwadar Port", k=1)[0].text
 
 

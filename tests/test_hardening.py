@@ -107,7 +107,7 @@ def test_cli_output_is_never_markup_or_terminal_control(tmp_path):
         "The harbour [/bold] opened [red]in 2024[/red].\x1b]0;OWNED\x07\x1b[2J Ships docked there.\n", encoding="utf-8")
     result = _index(corpus, tmp_path / "idx")
     assert result.exit_code == 0, result.output
-    for args in (["search", "harbour opened"], ["ask", "When did the harbour open?"]):
+    for args in (["search", "harbour opened"], ["ask", "When did the harbour open?", "--answerer", "rules"]):
         result = CliRunner().invoke(app, [*args, "--index", str(tmp_path / "idx")])
         assert result.exit_code == 0, result.output
         assert "\x1b" not in result.stdout and "\x07" not in result.stdout

@@ -246,7 +246,7 @@ def test_missing_index_is_built_with_a_progress_bar(tmp_path, capsys):
     service = make_service(settings, SEEDS)
     assert (tmp_path / "index" / "CURRENT").is_file()
     assert "building the index" in capsys.readouterr().err
-    assert service.chain.ask("Which port will the corridor improve?").citations
+    assert service.chain.ask("Which port will the corridor improve?").passages
 
     manifest = next((tmp_path / "index").glob("build-*/manifest.json"))
     manifest.write_text(manifest.read_text().replace('"format_version": ', '"format_version": -1, "was": '))
