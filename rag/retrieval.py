@@ -64,7 +64,6 @@ class Retriever:
         self.fusion = fusion
         """The learned ranking (None: the reciprocal rank fusion order)."""
         self._sentences = VectorCache(self.cosine_embedder, VECTOR_CACHE)
-        self._passages_e5 = VectorCache(embedder, VECTOR_CACHE) if embedder is not self.cosine_embedder else self._sentences
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -170,12 +169,6 @@ class Retriever:
         in a bounded cache shared by all threads)."""
         vectors = self._sentences.encode([question, *sentences])
         return (vectors[1:] @ vectors[0]).astype(np.float64)
-
-    def query_cosines(self, question: str, texts: list[str], vector: np.ndarray | None = None) -> np.ndarray:
-        """Cosine similarity of ``question`` (its query vector, if known) and each of ``texts`` under the
-        index's model, the question in its query role (for e5) and the texts as passages (cached)."""
-        q = self.embedder.encode_queries([question])[0] if vector is None else vector.reshape(-1)
-        return (self._passages_e5.encode(texts) @ q).astype(np.float64) if texts else np.zeros(0)
 
     def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
         """``passages`` ordered by the reader's best sentence score (ties keep their order), that score as ``score``:
