@@ -1,4 +1,5 @@
-"""The ``rag`` command line: index, search (and, as they land, ask, eval, serve, bench).
+"""The ``rag`` command line: index, search, ask, train-reader, train-fusion; front ends add their own commands
+(``serve`` from ``ui``, ``eval`` and ``bench`` from ``eval``) through the ``rag.commands`` entry-point group.
 
 Every user-facing error prints one line to stderr and exits with status 1; Ctrl-C exits with 130.
 """
@@ -245,28 +246,33 @@ def train_fusion(
               f"answer threshold {card['thresholds']['answer']}", highlight=False)
 
 
-@app.command("eval", add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def eval_(ctx: typer.Context):
-    """Score the system on a gold file or an external benchmark (`rag eval --help` for the options)."""
-    from eval.cli import app as eval_app
+def add_passthrough(app: typer.Typer, name: str, help: str, run) -> None:
+    """Register ``rag NAME`` as a command whose arguments all go to ``run(args)``: a front end's own command line,
+    imported only when the command runs."""
 
-    eval_app(ctx.args, prog_name="rag eval")
-
-
-@app.command(add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def serve(ctx: typer.Context):
-    """Start the chat UI (`rag serve --help` for the options)."""
-    from ui.app import cli as ui_cli
-
-    ui_cli(ctx.args, prog_name="rag serve")
+    @app.command(name, help=help, add_help_option=False,
+                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def _passthrough(ctx: typer.Context):
+        run(ctx.args)
 
 
-@app.command(add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def bench(ctx: typer.Context):
-    """Benchmark speed and quality against the stock LangChain pipeline (`rag bench --help` for the options)."""
-    from eval.bench import main as bench_main
+COMMAND_GROUP = "rag.commands"
+"""Entry-point group through which a front end adds commands: each entry names a function ``register(app)``."""
 
-    bench_main(ctx.args)
+
+def register_front_ends(app: typer.Typer) -> None:
+    """Let every installed front end (``ui``: serve; ``eval``: eval, bench) add its commands; one that cannot be
+    loaded is a one-line note, and the other commands still work."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        try:
+            ep.load()(app)
+        except Exception as exc:  # a broken front end must not take the library's commands down with it
+            err.print(plain(f"note: the {ep.name!r} commands are unavailable ({ep.value}: {exc})"), highlight=False)
+
+
+register_front_ends(app)
 
 
 if __name__ == "__main__":
