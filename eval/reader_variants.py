@@ -1,7 +1,7 @@
 """Reader alone, variants of its ranking and abstention decision: fitted on the validation articles, judged on the
-test articles (every third test question), on the same cases (see :func:`rag.training.data.reader_cases`).
+test articles (every third test question), on the same cases (see :func:`rag.reader.training.data.reader_cases`).
 
-    python -m eval.reader_variants [--model rag/models/reader] [--every 3]
+    python -m eval.reader_variants [--model rag/reader/weights] [--every 3]
 
 Prints, per variant, top-1 on validation and test and the test's answered / abstained / mean at the threshold
 that is best on validation. Takes about 30 minutes on 2 cores (scoring every candidate of about 4,000 cases).
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.evidence import logit
+from rag.reader.evidence import logit
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -33,11 +33,11 @@ def scored_cases(model: Path, every: int) -> dict[str, list[dict]]:
     """Validation and test cases with each candidate's reader probability, cosine and word overlap."""
     from sentence_transformers import SentenceTransformer
 
-    from rag.evidence import _ASKING
+    from rag.reader.evidence import _ASKING
     from rag.lexical import tokenize
     from rag.reader import Reader
-    from rag.training import data as D
-    from rag.training.train import _base_model
+    from rag.reader.training import data as D
+    from rag.reader.training.train import _base_model
 
     pool = D.load_pool(DATA, seed=0, validation=0.2, test=0.4)
     encoder = SentenceTransformer(str(_base_model()), device="cpu")
@@ -104,7 +104,7 @@ def evaluate(cases: dict[str, list[dict]], rank: list[str], decide: list[str]) -
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(ROOT / "rag" / "models" / "reader"), help="reader folder [rag/models/reader]")
+    ap.add_argument("--model", default=str(ROOT / "rag" / "reader" / "weights"), help="reader folder [rag/reader/weights]")
     ap.add_argument("--every", type=int, default=3, help="use every Nth test question [3]")
     args = ap.parse_args(argv)
     cases = scored_cases(Path(args.model), args.every)

@@ -204,7 +204,7 @@ def train_reader(
     save_steps: Annotated[int, typer.Option("--save-steps", min=1, help="Checkpoint every N steps.")] = 100,
 ):
     """Train the reader (scorer + span model) from the packaged MiniLM weights, export int8 ONNX, write its card."""
-    from rag.training.train import TrainConfig, run
+    from rag.reader.training.train import TrainConfig, run
 
     shared = Path("../shared")
     specs = data or [f"{shared / 'training/squad20_train_head'}:train", f"{shared / 'benchmarks/squad20'}:split", f"{shared / 'benchmarks/squad11'}:split"]
@@ -231,7 +231,7 @@ def train_fusion(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ):
     """Fit the learned fusion (ranking, decision, thresholds) on training QA folders, never on eval/."""
-    from rag.training.fusion import FusionConfig, run
+    from rag.fusion.train import FusionConfig, run
 
     training = Path("../shared/training")
     specs = data or [f"{training / 'squad20_train_head'}:2000", f"{training / 'nq_qed_train'}:2000"]

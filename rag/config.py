@@ -54,14 +54,14 @@ class Settings(BaseSettings):
     candidates: int = Field(50, ge=1, description="Candidates each retriever contributes before fusion.")
     answerer: str = Field("evidence", description="Default answerer: evidence (the learned fusion's evidence sets), rules, reader (a model from `rag train-reader`) or llm (see rag.answerers).")
     fusion: bool = Field(True, description="Order the retrieved candidates with the learned fusion of e5, MiniLM, BM25 and rank fusion (hybrid mode).")
-    fusion_model: Path | None = Field(None, description="Folder of fusion cards from `rag train-fusion` (default: rag/models/fusion).")
+    fusion_model: Path | None = Field(None, description="Folder of fusion cards from `rag train-fusion` (default: rag/fusion/cards).")
     fusion_threshold: float | None = Field(
         None, ge=0, le=1, description="Answer when the fusion's confidence reaches this (default: the fusion card's calibrated value)."
     )
     answer_words: int = Field(80, ge=10, le=1000, description="Word budget of an evidence-set answer (the best passage is always kept).")
     rerank: bool = Field(False, description="Order the retrieved candidates with the reader before returning the top k.")
     rerank_candidates: int = Field(25, ge=1, le=200, description="Fused candidates the reader reorders.")
-    reader_model: Path | None = Field(None, description="Folder of a reader trained by `rag train-reader` (default: rag/models/reader).")
+    reader_model: Path | None = Field(None, description="Folder of a reader trained by `rag train-reader` (default: rag/reader/weights).")
     reader_threshold: float | None = Field(
         None, ge=0, le=1, description="Abstain when the reader's confidence is under this (default: the model card's calibrated value)."
     )

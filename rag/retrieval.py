@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.answer_types import answer_type, holds_type
-from rag.candidates import candidates
+from rag.reader.candidates import candidates
 from rag.config import PACKAGED_MODEL, Mode, Settings
 from rag.embedders import REGISTRY, EmbedderLike, make_embedder, resolve
 from rag.embedding import ONNX_FILE, Embedder, VectorCache
 from rag.errors import RagError
-from rag.evidence import sigmoid
+from rag.reader.evidence import sigmoid
 from rag.fusion import Fusion, load_fusion
 from rag.index import Index, current_build, load_index
 from rag.reader import Reader, load_reader
@@ -172,7 +172,7 @@ class Retriever:
 
     def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
         """``passages`` ordered by the reader's best sentence score (ties keep their order), that score as ``score``:
-        the reader's ranking of the sentences (:mod:`rag.evidence`) as a probability."""
+        the reader's ranking of the sentences (:mod:`rag.reader.evidence`) as a probability."""
         cands = candidates(passages, self.context_before)
         best: dict[int, float] = {}
         if cands:

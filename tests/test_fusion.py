@@ -13,7 +13,7 @@ import pytest
 
 import rag
 from rag import e5, embedders
-from rag.fusion import FEATURES, Fusion, Ranking, card_path, features, load_fusion
+from rag.fusion.model import FEATURES, Fusion, Ranking, card_path, features, load_fusion
 from rag.language import differs
 
 from tests.conftest import ROOT, SEEDS
@@ -143,7 +143,7 @@ def test_train_fusion_writes_a_card_the_retriever_uses(tmp_path):
     head = Path(ROOT.parent / "shared" / "training" / "squad20_train_head")
     if not head.is_dir():
         pytest.skip("../shared/training is not here")
-    from rag.training.fusion import FusionConfig, run
+    from rag.fusion.train import FusionConfig, run
 
     rows = [json.loads(line) for line in (head / "qa.jsonl").read_text().splitlines()]
     keep = {r["article"] for r in rows[:1]} | {rows[-1]["article"]}

@@ -1,6 +1,6 @@
 """The reader: the training command end to end on a tiny fixture, the ONNX runtime it produces, its model card
 checks, reranking and short answers through the chain (with the model the training command makes here: the
-machinery, not the quality), and the shipped reader in ``rag/models/reader`` (its checksums, and answering
+machinery, not the quality), and the shipped reader in ``rag/reader/weights`` (its checksums, and answering
 with it from the command line without any setting)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 import rag
 from rag.cli import app
-from rag.evidence import FEATURES, Decision, fit
-from rag.reader import CARD, FILES, Reader
+from rag.reader.evidence import FEATURES, Decision, fit
+from rag.reader.model import CARD, FILES, Reader
 from tests.conftest import ROOT, SEEDS
 
 TINY = ROOT / "tests" / "fixtures" / "reader_tiny"
@@ -83,8 +83,8 @@ def test_the_span_model_learns_no_answer_from_sentences_without_one(tmp_path):
     target is [CLS]."""
     from transformers import AutoTokenizer
 
-    from rag.training import data as D
-    from rag.training.train import _base_model, _span_features
+    from rag.reader.training import data as D
+    from rag.reader.training.train import _base_model, _span_features
 
     pool = D.load_pool([(TINY, "split")], seed=0)
     questions = pool.questions_in("train") + pool.questions_in("validation")
@@ -194,7 +194,7 @@ def test_the_ranking_and_the_decision_learn_which_evidence_predicts_a_right_answ
     the cosine, and the decision learns that a low best cosine means a wrong answer."""
     import numpy as np
 
-    from rag.evidence import RANK_FEATURES, Ranking, judge
+    from rag.reader.evidence import RANK_FEATURES, Ranking, judge
 
     rng = np.random.default_rng(0)
     cases = _cases(rng, 400, lambda c: int(np.argmax(c["dense"])) if c["dense"].max() > 0.5 else -1)
@@ -219,7 +219,7 @@ def test_the_decision_learns_from_the_span_models_no_answer_margin():
     the decision weighs it, asks for it for the best candidate only, and cannot run without it."""
     import numpy as np
 
-    from rag.evidence import judge
+    from rag.reader.evidence import judge
 
     rng = np.random.default_rng(1)
     cases = _cases(rng, 400, lambda c: int(np.argmax(c["probs"])))
@@ -244,7 +244,7 @@ def test_the_reader_answerer_abstains_on_the_cards_decision(seed_index, trained,
     answered with that confidence, one about something it never mentions is abstained on."""
     from rag.answerers.base import Query
     from rag.answerers.reader import ReaderAnswerer
-    from rag.reader import read_card, write_card
+    from rag.reader.model import read_card, write_card
 
     model = tmp_path / "model"
     shutil.copytree(trained[0], model)
@@ -263,7 +263,7 @@ def test_the_reader_answerer_abstains_on_the_cards_decision(seed_index, trained,
 
 
 def test_the_shipped_reader_loads_with_its_checksums_ranking_and_decision():
-    reader = rag.load_reader()  # rag/models/reader, checked against its card
+    reader = rag.load_reader()  # rag/reader/weights, checked against its card
     assert reader.ranking is not None and reader.decision is not None and 0 < reader.threshold < 1
     assert sum((reader.path / name).stat().st_size for name in FILES) < 60 * 2**20
     card = reader.card

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from rag.answerers.base import Query, Reply, abstention
-from rag.candidates import is_heading
-from rag.evidence import _ASKING
-from rag.fusion import Fusion, decision_evidence
+from rag.reader.candidates import is_heading
+from rag.reader.evidence import _ASKING
+from rag.fusion.model import Fusion, decision_evidence
 from rag.lexical import tokenize
 from rag.reader import Reader
 from rag.records import Citation, Passage, ShortAnswer

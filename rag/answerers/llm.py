@@ -26,7 +26,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from rag.answerers.base import Answerer, Query, Reply, abstention
-from rag.candidates import candidates
+from rag.reader.candidates import candidates
 from rag.config import Settings
 from rag.errors import RagError
 from rag.lexical import tokenize

@@ -1,7 +1,7 @@
 """The reader answerer: a trained reader (:mod:`rag.reader`) picks the answer sentence, its short answer, or abstains.
 
 Every sentence of the passages is scored with the sentence before it and ranked by the reader's learned
-ranking (its score with the question-sentence cosine, :mod:`rag.evidence`). When the reader's confidence (its
+ranking (its score with the question-sentence cosine, :mod:`rag.reader.evidence`). When the reader's confidence (its
 abstention decision over that evidence) is under the threshold calibrated on validation
 articles (the model card's, or ``reader_threshold``), the answerer abstains. Otherwise the best sentence is the answer; a second one joins it only when it scores almost as high
 (``second_ratio`` of the best), so that the threshold decides abstention only (an evaluation can answer
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answerers.base import Query, Reply, abstention
-from rag.candidates import candidates
-from rag.evidence import sigmoid
+from rag.reader.candidates import candidates
+from rag.reader.evidence import sigmoid
 from rag.reader import Reader
 from rag.records import Citation, Passage, ShortAnswer
 

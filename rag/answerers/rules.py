@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rag.answer_types import answer_type, holds_type, specifics
-from rag.candidates import is_heading, sentence_spans
+from rag.reader.candidates import is_heading, sentence_spans
 from rag.chunking import POINTING_BACK
 from rag.embedding import Embedder, VectorCache
 from rag.lexical import tokenize

@@ -33,8 +33,8 @@ import numpy as np
 from rag.config import Settings
 from rag.embedders import resolve
 from rag.errors import RagError
-from rag.evidence import Decision, sigmoid
-from rag.fusion import (
+from rag.reader.evidence import Decision, sigmoid
+from rag.fusion.model import (
     CROSS_DECISION_FEATURES,
     CROSS_FEATURES,
     DECISION_FEATURES,
@@ -48,7 +48,7 @@ from rag.fusion import (
 from rag.index import build_index
 from rag.records import Passage
 from rag.retrieval import Pool, Retriever, load_retriever
-from rag.training.data import _rows
+from rag.reader.training.data import read_jsonl
 
 
 @dataclass
@@ -87,11 +87,11 @@ def _load(folders: list[tuple[Path, int | None]], seed: int) -> tuple[dict[str, 
     texts, questions = {}, []
     rng = random.Random(seed)
     for folder, limit in folders:
-        rows = _rows(folder / "qa.jsonl")
+        rows = read_jsonl(folder / "qa.jsonl")
         if limit is not None and limit < len(rows):
             rows = rng.sample(rows, limit)
         wanted = {d for r in rows for d in r["gold_doc_ids"]}
-        corpus = {r["id"]: r for r in _rows(folder / "corpus.jsonl")}
+        corpus = {r["id"]: r for r in read_jsonl(folder / "corpus.jsonl")}
         for pid in sorted(wanted):
             texts[f"{folder.name}/{pid}.txt"] = corpus[pid]["text"]
         for r in rows:

@@ -1,7 +1,7 @@
 """Validation figures of a trained reader and the abstention threshold chosen from them.
 
-A case is a question with candidate sentences (see :func:`rag.training.data.reader_cases`). The ranking and the
-abstention decision (:mod:`rag.evidence`) are fitted here on the same cases; a case's confidence is the decision's. At threshold t an answerable
+A case is a question with candidate sentences (see :func:`rag.reader.training.data.reader_cases`). The ranking and the
+abstention decision (:mod:`rag.reader.evidence`) are fitted here on the same cases; a case's confidence is the decision's. At threshold t an answerable
 case is *answered* when its confidence is at least t and its best candidate holds the answer; an unanswerable
 case (SQuAD 2.0's, or an answerable one with its gold paragraph removed) is *abstained* when its confidence is
 under t. The threshold maximises their mean over the validation articles.
@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 
-from rag.evidence import FEATURES, fit, judge
+from rag.reader.evidence import FEATURES, fit, judge
 
 GRID = [round(x, 3) for x in np.linspace(0.02, 0.98, 49)]
 

@@ -1,13 +1,13 @@
 """The trained reader, run with ONNX Runtime (no PyTorch): it scores candidate sentences and finds short answers.
 
-Two int8 ONNX models, trained by ``rag train-reader`` (:mod:`rag.training`) and shipped in
-``rag/models/reader/`` with ``card.json`` (data, licence, checksums, validation figures, the calibrated
+Two int8 ONNX models, trained by ``rag train-reader`` (:mod:`rag.reader.training`) and shipped in
+``rag/reader/weights/`` with ``card.json`` (data, licence, checksums, validation figures, the calibrated
 abstention ``threshold``):
 - ``scorer.onnx``: the probability that a sentence (with the end of the sentence before it) answers the
   question;
 - ``span.onnx``: start/end logits of the short answer inside an answer sentence.
 The card's ``ranking`` combines the scores with question-sentence cosines, and its ``decision`` turns them into the
-confidence that is compared with the threshold (:mod:`rag.evidence`).
+confidence that is compared with the threshold (:mod:`rag.reader.evidence`).
 
 Example:
     >>> reader = load_reader()                                              # doctest: +SKIP
@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import RagError
-from rag.evidence import SPAN_LIMIT, Decision, Judgement, Ranking, judge
-from rag.reader_input import reader_text
+from rag.reader.evidence import SPAN_LIMIT, Decision, Judgement, Ranking, judge
+from rag.reader.inputs import reader_text
 
-MODEL_DIR = Path(__file__).resolve().parent / "models" / "reader"
+MODEL_DIR = Path(__file__).resolve().parent / "weights"
 FILES = ("scorer.onnx", "span.onnx", "tokenizer.json")
 CARD = "card.json"
 MAX_ANSWER_TOKENS = 30
@@ -194,7 +194,7 @@ class Reader:
 
     def judge(self, question: str, items: list[tuple[str, str]], dense: np.ndarray) -> Judgement:
         """Rank the ``(sentence, sentence before)`` items and say how sure the reader is that the best answers
-        ``question``: the card's ranking and decision (:mod:`rag.evidence`) over the reader's scores and the
+        ``question``: the card's ranking and decision (:mod:`rag.reader.evidence`) over the reader's scores and the
         question-sentence cosines ``dense``."""
         texts = [reader_text(s, b) for s, b in items]
         return judge(self.ranking, self.decision, question, self.score(question, items), dense, texts,
@@ -243,5 +243,5 @@ def _cached(path: str) -> Reader:
 
 
 def load_reader(path: str | Path | None = None) -> Reader:
-    """The reader in ``path`` (default: ``rag/models/reader``), loaded once per process and checked against its card."""
+    """The reader in ``path`` (default: ``rag/reader/weights``), loaded once per process and checked against its card."""
     return _cached(str(Path(path).resolve() if path else MODEL_DIR))

@@ -29,7 +29,7 @@ import numpy as np
 
 from rag.chunking import Chunker
 from rag.errors import RagError
-from rag.reader_input import reader_text
+from rag.reader.inputs import reader_text
 
 ROLES = ("train", "split")
 
@@ -76,7 +76,7 @@ class Pool:
         return sorted(a for a, s in self.splits.items() if s == split)
 
 
-def _rows(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         raise RagError(f"training file not found: {path}")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -89,10 +89,10 @@ def load_pool(folders: list[tuple[Path, str]], seed: int = 0, validation: float 
     for folder, role in folders:
         if role not in ROLES:
             raise RagError(f"unknown data role {role!r} for {folder}: use one of {', '.join(ROLES)}")
-        for row in _rows(folder / "corpus.jsonl"):
+        for row in read_jsonl(folder / "corpus.jsonl"):
             paragraphs.setdefault(row["id"], row["text"])
             article_of.setdefault(row["id"], row.get("article") or row["id"].rsplit("__p", 1)[0])
-        for row in _rows(folder / "qa.jsonl"):
+        for row in read_jsonl(folder / "qa.jsonl"):
             key = row.get("squad_v1.1_id") or row["id"]
             article = row.get("article") or article_of[row["gold_doc_ids"][0]]
             if role == "train" or article not in role_of:

@@ -2,12 +2,12 @@
 
 1. The scorer: a sentence-transformers ``CrossEncoder`` (the MiniLM encoder plus a linear head) trained with
    its ``CrossEncoderTrainer`` and binary cross-entropy on ``(question, sentence in context)`` pairs
-   (:func:`rag.training.data.scorer_pairs`).
+   (:func:`rag.reader.training.data.scorer_pairs`).
 2. The span model: the same encoder with a start/end head (``AutoModelForQuestionAnswering``), trained with
    the transformers ``Trainer`` on ``(question, answer sentence)`` and the answer's token span, and on
    sentences without an answer with both ends at [CLS] (SQuAD 2.0's "no answer" target).
 3. Both are exported to ONNX and quantised to int8 (``onnxruntime.quantization.quantize_dynamic``); the
-   ranking and abstention decision (:mod:`rag.evidence`) are fitted and the threshold calibrated on the
+   ranking and abstention decision (:mod:`rag.reader.evidence`) are fitted and the threshold calibrated on the
    validation articles with the int8 scorer; a model card with
    the checksums, data, splits, seed, steps, time and validation figures is written beside them.
 
@@ -211,7 +211,7 @@ def run(cfg: TrainConfig, log=print) -> dict:
         raise RagError(f"training needs the train extra ({exc.name} is missing): pip install 'rag-chat[train]'") from None
     from sentence_transformers import SentenceTransformer
 
-    from rag.training import data as D
+    from rag.reader.training import data as D
 
     started = time.time()
     torch.manual_seed(cfg.seed)
@@ -248,8 +248,8 @@ def run(cfg: TrainConfig, log=print) -> dict:
     export_int8(span_dir, "span", cfg.out_dir / "span.onnx")
     tok = cfg.out_dir / "tokenizer.json"
     tok.write_bytes((span_dir / "tokenizer.json").read_bytes())
-    from rag.reader import Reader
-    from rag.training.calibrate import calibrate, reader_figures
+    from rag.reader.model import Reader
+    from rag.reader.training.calibrate import calibrate, reader_figures
 
     reader = Reader(cfg.out_dir, check=False)
     figures = reader_figures(reader, val_cases, D.span_examples(pool, val_q), encode)
@@ -273,7 +273,7 @@ def run(cfg: TrainConfig, log=print) -> dict:
         "validation": {k: v for k, v in figures.items() if k not in ("curve", "ranking", "decision")},
         "curve": figures["curve"],
     }
-    from rag.reader import write_card
+    from rag.reader.model import write_card
 
     write_card(cfg.out_dir, card)
     return card

@@ -1,6 +1,6 @@
 """How the reader sees a candidate: the question, and the sentence followed by the end of the sentence before it.
 
-Shared by training (:mod:`rag.training`) and answering (:mod:`rag.reader`) so that both feed the models the
+Shared by training (:mod:`rag.reader.training`) and answering (:mod:`rag.reader`) so that both feed the models the
 same text.
 
 Example:

@@ -1,4 +1,4 @@
-"""The learned fusion: one ranking of retrieved passages from several signals, and a calibrated three-way outcome.
+"""The fusion model: one ranking of retrieved passages from several signals, and a calibrated three-way outcome.
 
 Signals of each candidate passage (:data:`SIGNALS`, computed by :meth:`rag.retrieval.Retriever.pool`):
 ``e5`` the cosine of question (query role) and passage under the index's model; ``cosine`` the cosine under
@@ -8,12 +8,12 @@ question asks for (a date for "when", a place for "where": :mod:`rag.answer_type
 passages all look alike is ranked by what sets one apart. A logistic :class:`Ranking` over the card's
 features orders the pool (target: the passage holds an answer).
 
-A logistic :class:`~rag.evidence.Decision` over the evidence for the best passage (its fused logit and the
+A logistic :class:`~rag.reader.evidence.Decision` over the evidence for the best passage (its fused logit and the
 runner-up's, how much of the question's content words it and the whole pool cover, its e5 cosine) gives the
 confidence that it answers. Two thresholds calibrated on held-out training articles split the outcomes:
 ``answer`` (confidence ≥ ``answer``), ``related`` (the closest passages, clearly marked "no direct answer
 found"), and ``none`` (nothing relevant). ``rag train-fusion`` fits both for one embedding model and writes
-its card (``rag/models/fusion/<model>.json``); nothing of ``eval/`` is ever used to fit them.
+its card (``rag/fusion/cards/<model>.json``); nothing of ``eval/`` is ever used to fit them.
 
 Example:
     >>> fusion = load_fusion("e5-small")                          # doctest: +SKIP
@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 
 from rag.errors import RagError
-from rag.evidence import Decision, _Linear, sigmoid
+from rag.reader.evidence import Decision, _Linear, sigmoid
 
 SIGNALS = ("e5", "cosine", "bm25", "rrf", "para", "typed")
 FEATURES = (*SIGNALS, *(f"{s}_z" for s in SIGNALS))
@@ -42,7 +42,7 @@ CROSS_DECISION_FEATURES = ("best", "second")
 only on how far a passage stands out from the question's other candidates: word overlap and the English MiniLM
 say nothing across languages, and cosines across languages run lower than within one (the card's
 ``crosslingual`` part)."""
-MODEL_DIR = Path(__file__).parent / "models" / "fusion"
+MODEL_DIR = Path(__file__).parent / "cards"
 Outcome = Literal["answer", "related", "none"]
 
 
@@ -135,8 +135,8 @@ def load_fusion(embedding_model: str, folder: str | Path | None = None) -> Fusio
 
 def decision_evidence(question: str, passages: list) -> dict[str, float]:
     """The decision's evidence for fused passages (best first; ``score`` the fused probability, ``dense_score``
-    the e5 cosine): see :func:`rag.evidence.evidence`."""
-    from rag.evidence import evidence, logit
+    the e5 cosine): see :func:`rag.reader.evidence.evidence`."""
+    from rag.reader.evidence import evidence, logit
 
     scores = logit([p.score for p in passages])
     dense = np.array([p.dense_score if p.dense_score is not None else 0.0 for p in passages])
