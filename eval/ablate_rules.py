@@ -35,7 +35,6 @@ RULES: dict[str, tuple[str, object]] = {
     "specifics (numbers, hyphenated names must repeat)": ("specifics", lambda text: set()),
     "name checks (who is the <role>, X's name, called)": ("_names_it", lambda *a: True),
     "several parts (which two, ... and why)": ("_MULTI", None),
-    "pointing back (This ..., in this regard)": ("_ANAPHOR", None),
     "abstain when dense and overlap are low": ("min_dense", -1.0),
     "IDF word overlap in the score": ("w_overlap", 0.0),
 }

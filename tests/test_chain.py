@@ -196,25 +196,6 @@ def test_a_standalone_question_after_another_topic_is_searched_alone(chain):
     assert found(answer, "Beijing")
 
 
-def test_a_sentence_pointing_back_is_quoted_with_its_antecedent(rules):
-    answer = rules.ask("What does the Seventh Round held soon after the sixth reflect about the resolve of both nations?")
-    quote = answer.citations[0].quote
-    assert quote.startswith("The Seventh Round") and "This reflects the firm resolve" in quote
-    text = (SEEDS / answer.citations[0].source).read_bytes().decode("utf-8")
-    assert text[answer.citations[0].start : answer.citations[0].end] == quote
-
-
-def test_an_explanation_starts_with_the_sentence_it_leans_on_from_the_chunk_before(rules):
-    answer = rules.ask("What is the China-Bangladesh-Pakistan mechanism for?")
-    first, second = answer.citations[:2]
-    assert "regional economic cooperation" in first.quote and "in this regard" in second.quote
-    assert first.end < second.start and answer.text.index("[1]") < answer.text.index("[2]")
-    text = (SEEDS / first.source).read_bytes().decode("utf-8")
-    assert all(text[c.start : c.end] == c.quote for c in answer.citations)
-    when = rules.ask("When was the China-Bangladesh-Pakistan mechanism set up?")
-    assert "regional economic cooperation" not in when.text  # a date needs no lead-in
-
-
 def test_before_is_the_previous_chunk_of_the_same_paragraph(retriever):
     chunks = retriever.chunks
     found = 0

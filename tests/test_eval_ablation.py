@@ -12,8 +12,8 @@ def test_each_rule_is_switched_off_inside_the_block_and_restored_after(retriever
     before = {name: getattr(R, name) for name, _ in RULES.values() if hasattr(R, name)}
     with without("answer type (date/number/place/name must be present)"):
         assert R.answer_type("When was the dialogue held?") is None
-    with without("pointing back (This ..., in this regard)"):
-        assert R._ANAPHOR.search("This shows the bond.") is None
+    with without("several parts (which two, ... and why)"):
+        assert R._MULTI.search("Which two sides met, and why?") is None
     with without("IDF word overlap in the score"):
         assert R.make(retriever, settings).w_overlap == 0.0
     assert R.answer_type("When was the dialogue held?") == "date"

@@ -1,12 +1,10 @@
-"""The rule-based answerer (``rules``), the default before the trained reader: pick the sentences of the retrieved passages that answer the question.
+"""The rule-based answerer (``rules``, a registered fallback): pick the sentences of the retrieved passages that answer the question.
 
 Each sentence of the passages is scored by dense similarity to the question, IDF-weighted stemmed word
 overlap (both with the corpus's defined acronyms spelled out: "CPEC 2.0" matches "the corridor"), and whether
 it holds what the question asks for (a date for "when", a number for "how many", a place for "where"/"which
 city", a name for "who"). The best sentence answers; a close second from elsewhere joins it when the question
-has several parts ("which two", "... and why"). A sentence that points back ("This shows ...", "... in this
-regard") is quoted with the sentence before it (when that one ends the chunk before, as a citation of its own,
-and only when the question asks for an explanation). When no sentence is close enough, or none holds the
+has several parts ("which two", "... and why"). When no sentence is close enough, or none holds the
 asked-for kind of thing, the answerer abstains: "who is the prime minister" is not answered by a deputy prime
 minister, "X's first name" needs a name next to X, "what is the X called" a name near X, "what does ACR stand
 for" words with those initials, and the numbers and hyphenated names of the question ("2026",
@@ -22,23 +20,18 @@ Example:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import NamedTuple
 
-import numpy as np
 
 from rag.answer_types import answer_type, holds_type, specifics
 from rag.reader.candidates import is_heading, sentence_spans
-from rag.chunking import POINTING_BACK
 from rag.embedding import Embedder, VectorCache
 from rag.lexical import tokenize
 from rag.answerers.base import ABSTAIN_TEXT, Query, Reply
 from rag.records import Citation, Passage
 
-_ANAPHOR = re.compile(
-    rf"^({POINTING_BACK})\b|\b(in this (regard|respect|context|sense)|to this end)\b", re.I
-)
 _MULTI = re.compile(r"\b(which|what) (two|three|four|five)\b|(?<!^)\band (how|why|what|when|where|who|which)\b", re.I)
 """A question in several parts: "which two ...", "... and how ...?" (not a follow-up opening "And what ...")."""
 
@@ -51,15 +44,12 @@ class Sentence:
     start: int
     end: int
     text: str
-    context_start: int
     passage_rank: int
     dense: float
     overlap: float
     typed: bool
     score: float
     passage: Passage = field(repr=False, compare=False)
-    lead: tuple[Passage, int, int] | None = field(default=None, repr=False, compare=False)
-    """The sentence this one points back to when that one is in the chunk before: (chunk, start, end)."""
 
     @property
     def para_start(self) -> int:
@@ -67,13 +57,11 @@ class Sentence:
 
 
 class Span(NamedTuple):
-    """A sentence of a passage in source offsets; ``context_start`` and ``lead`` as in :class:`Sentence`."""
+    """A sentence of a passage in source offsets."""
 
     passage: Passage
     start: int
     end: int
-    context_start: int
-    lead: tuple[Passage, int, int] | None = None
 
 
 @dataclass
@@ -91,8 +79,6 @@ class RulesAnswerer:
 
     embedder: Embedder
     idf: Callable[[str], float] = lambda token: 1.0
-    before: Callable[[Passage], Passage | None] | None = None
-    """The chunk before a passage in its paragraph (``Retriever.before``), for sentences that point back."""
     spell_out: Callable[[str], str] = lambda text: text
     """A sentence's text with the corpus's acronyms spelled out (``Retriever.spell_out``), for matching."""
     w_overlap: float = 0.2
@@ -109,53 +95,29 @@ class RulesAnswerer:
         self._cache = VectorCache(self.embedder, self.cache_size)
 
     def sentences(self, passages: list[Passage]) -> list[Span]:
-        """Every sentence of the passages, in source offsets.
-
-        A sentence that points back ("This ...", "... in this regard") is also matched together with the
-        sentence before it: ``context_start`` is where that one starts when it is in the same passage, else
-        ``lead`` is its span in the chunk before (when ``before`` is given).
-        """
-        out = []
-        for p in passages:
-            prev = None
-            for s, e in sentence_spans(p.text):
-                if is_heading(p, s, e):
-                    continue
-                points_back = bool(_ANAPHOR.search(p.text[s:e]))
-                ctx = prev if points_back and prev is not None else s
-                lead = self._lead(p) if points_back and prev is None else None
-                out.append(Span(p, p.start + s, p.start + e, p.start + ctx, lead))
-                prev = s
-        return out
-
-    def _lead(self, passage: Passage) -> tuple[Passage, int, int] | None:
-        """The last sentence of the chunk before ``passage`` in its paragraph, if there is one."""
-        chunk = self.before(passage) if self.before else None
-        spans = sentence_spans(chunk.text) if chunk else ()
-        return (chunk, chunk.start + spans[-1][0], chunk.start + spans[-1][1]) if spans else None
+        """Every sentence of the passages but headings, in source offsets."""
+        return [Span(p, p.start + s, p.start + e) for p in passages for s, e in sentence_spans(p.text) if not is_heading(p, s, e)]
 
     def score(self, question: str, passages: list[Passage], own: str | None = None) -> list[Sentence]:
         """All candidate sentences, best first; ``own`` is what was asked when ``question`` has follow-up context."""
         spans = self.sentences(passages)
         if not spans:
             return []
-        texts = [p.quote(s, e) for p, s, e, _, _ in spans]
-        contexts = [lead[0].quote(*lead[1:]) + " " + text if lead else p.quote(c, e) for (p, s, e, c, lead), text in zip(spans, texts)]
-        matched = [self.spell_out(t) for t in texts + contexts]
+        texts = [p.quote(s, e) for p, s, e in spans]
+        matched = [self.spell_out(t) for t in texts]
         vecs = self._cache.encode([question, *matched])
-        sims = vecs[1:] @ vecs[0]
-        dense = np.maximum(sims[: len(texts)], sims[len(texts) :])
+        dense = vecs[1:] @ vecs[0]
         q_tokens = set(tokenize([question])[0])
         q_weight = sum(self.idf(t) for t in q_tokens) or 1.0
         own = own or question  # what is asked; the follow-up context only helps to match
         kind, wanted = answer_type(own), specifics(own)
         rank = {p.id: i for i, p in enumerate(passages, 1)}
         out = []
-        for (p, s, e, c, lead), text, context, spelled, d in zip(spans, texts, contexts, matched[len(texts) :], dense):
+        for (p, s, e), text, spelled, d in zip(spans, texts, matched, dense):
             overlap = sum(self.idf(t) for t in q_tokens & set(tokenize([spelled])[0])) / q_weight
-            typed = holds_type(kind, text, own) and wanted <= specifics(context)
+            typed = holds_type(kind, text, own) and wanted <= specifics(text)
             score = float(d) + self.w_overlap * overlap + self.w_type * typed
-            out.append(Sentence(p.source, s, e, text, c, rank[p.id], float(d), overlap, typed, score, p, lead))
+            out.append(Sentence(p.source, s, e, text, rank[p.id], float(d), overlap, typed, score, p))
         return sorted(out, key=lambda x: -x.score)
 
     def answer(self, query: Query, passages: list[Passage]) -> Reply:
@@ -181,13 +143,12 @@ class RulesAnswerer:
             if cand.score >= best.score - gap and words <= limit and cand.start != best.start:
                 chosen.append(cand)
                 break
-        explains = multi is None and answer_type(own) is None  # a date, number, place or name needs no lead-in
-        return Extraction(False, _with_context(chosen, with_leads=explains), ranked)
+        return Extraction(False, sorted(chosen, key=lambda c: (c.source, c.start)), ranked)
 
 
 def make(retriever, settings, llm=None) -> RulesAnswerer:
     """The registry's factory."""
-    return RulesAnswerer(retriever.cosine_embedder, idf=retriever.index.store.idf, before=retriever.before, spell_out=retriever.spell_out)
+    return RulesAnswerer(retriever.cosine_embedder, idf=retriever.index.store.idf, spell_out=retriever.spell_out)
 
 
 def compose(extraction: Extraction) -> Reply:
@@ -196,21 +157,6 @@ def compose(extraction: Extraction) -> Reply:
         return Reply(ABSTAIN_TEXT, [], True)
     citations = [Citation(n, s.source, s.start, s.end, s.text) for n, s in enumerate(extraction.sentences, 1)]
     return Reply(" ".join(f"{c.quote} [{c.n}]" for c in citations), citations, False)
-
-
-def _with_context(chosen: list[Sentence], with_leads: bool) -> list[Sentence]:
-    """Each sentence widened to the sentence it refers back to in its passage, or (``with_leads``) preceded by
-    it when that one ends the chunk before; spans that then overlap are merged."""
-    out: list[Sentence] = []
-    for c in sorted(chosen, key=lambda c: (c.source, c.start)):
-        if with_leads and c.lead and not any(o.source == c.source and o.start <= c.lead[1] < o.end for o in out):
-            chunk, start, end = c.lead
-            out.append(replace(c, start=start, end=end, text=chunk.quote(start, end), context_start=start, passage=chunk, lead=None))
-        start = c.context_start
-        if out and out[-1].passage.id == c.passage.id and start < out[-1].end:
-            start = out.pop().start
-        out.append(replace(c, start=start, text=c.passage.quote(start, c.end), context_start=start))
-    return out
 
 
 def _between(a: Sentence, b: Sentence) -> bool:
