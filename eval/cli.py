@@ -42,7 +42,7 @@ def make_settings(k: int | None = None, mode: str | None = None, overrides: list
         if not sep or not name:
             raise rag.RagError(f"--set expects NAME=VALUE, not {pair!r}")
         if name not in rag.Settings.model_fields:
-            raise rag.RagError(f"unknown setting {name!r} in --set (see the settings table in the README)")
+            raise rag.RagError(f"unknown setting {name!r} in --set (see docs/settings.md)")
         given[name] = value
     given.update({key: v for key, v in dict(paths, top_k=k, mode=mode).items() if v is not None})
     try:

@@ -1,6 +1,6 @@
 """The question-answering chain: rewrite → retrieve → answer, composed from LangChain runnables.
 
-The answerer is a setting (``answerer``, default ``reader``); the chain builds answerers through
+The answerer is a setting (``answerer``, default ``evidence``); the chain builds answerers through
 :mod:`rag.answerers` and knows no kind of its own.
 
 Example:

@@ -56,7 +56,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
     """The chat model that ``settings.llm_provider`` names; a clear error if unset or not installed."""
     provider, model = settings.llm_provider, settings.llm_model
     if provider == "none":
-        raise RagError("no LLM is configured: set RAG_LLM_PROVIDER and RAG_LLM_MODEL (see the README)")
+        raise RagError("no LLM is configured: set RAG_LLM_PROVIDER and RAG_LLM_MODEL (see docs/answering.md)")
     if not model:
         raise RagError(f"RAG_LLM_MODEL is empty: name the {provider} model (a GGUF path for llamacpp)")
     try:

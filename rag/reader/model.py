@@ -38,7 +38,7 @@ MODEL_DIR = Path(__file__).resolve().parent / "weights"
 FILES = ("scorer.onnx", "span.onnx", "tokenizer.json")
 CARD = "card.json"
 MAX_ANSWER_TOKENS = 30
-FIX = "train one with `rag train-reader` and set RAG_READER_MODEL to its --out folder, or use the rules answerer (see the README)"
+FIX = "train one with `rag train-reader` and set RAG_READER_MODEL to its --out folder, or use the rules answerer (see docs/answering.md)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,7 @@ def _connect(uri: str, token: str) -> MilvusClient:
         except MilvusException as exc:
             if _is_lite(uri):
                 raise RagError(f"cannot open the Milvus Lite database {uri}: another process has it open (a running "
-                               f"`rag chat` or `rag index`?) or it is damaged: stop the other process, or serve the index "
+                               f"`rag serve` or `rag index`?) or it is damaged: stop the other process, or serve the index "
                                f"from a Milvus server (RAG_MILVUS_URI); if it is damaged, delete {uri} and {FIX}") from None
             raise RagError(f"cannot reach Milvus at {uri} ({exc.message}): start the server, or fix RAG_MILVUS_URI") from None
         _clients[uri] = [client, 1]
