@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from importlib.util import find_spec
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 import rag
 from rag import embedding
 from rag.embedding import MAX_COSINE_GAP, ONNX_FILE, Embedder, export_onnx
+from rag.fusion.model import card_path
 from rag.index import current_build
 from tests.conftest import GOLD, ROOT, SEEDS
 
@@ -156,3 +158,14 @@ def test_a_changed_cached_export_is_not_reused(monkeypatch, reference, tmp_path)
     assert first["kind"] == second["kind"] == "onnx"
     assert embedding._file_digest(tmp_path / "b.onnx") == second["sha256"] != embedding._file_digest(tmp_path / "a.onnx")
     assert embedding._file_digest(cached) == second["sha256"]
+
+
+def test_a_minilm_index_the_fallback_answers_through_its_own_shipped_card(tmp_path):
+    settings = rag.Settings(embedding_model="minilm")
+    rag.build_index(SEEDS, tmp_path / "index", settings)
+    chain = rag.load_chain(tmp_path / "index", answerer="evidence", settings=settings)
+    assert chain.retriever.fusion is not None and chain.retriever.fusion.embedding_model == rag.config.PACKAGED_MODEL
+    assert card_path(rag.config.PACKAGED_MODEL).is_relative_to(Path(rag.__file__).parent)  # shipped with the package
+    answer = chain.ask("Which port will the corridor develop?")
+    assert answer.outcome in ("answer", "related") and "Gwadar" in (answer.citations[0].quote if answer.citations else answer.passages[0].text)
+    assert chain.ask("What is the boiling point of mercury in Fahrenheit?").outcome != "answer"

