@@ -28,6 +28,7 @@ import numpy as np
 from rag.embedders import make_embedder
 from rag.errors import RagError
 
+log = logging.getLogger(__name__)
 os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # Ray's C++ core logs notices to stderr; failures still raise
 
 BLOCK = 256
@@ -67,20 +68,35 @@ def _ray(address: str, workers: int):
     except ImportError:
         raise RagError("embedding on Ray needs ray[data]: pip install 'rag-chat[ray]'") from None
     if not ray.is_initialized():
-        try:
-            if address == "local":
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-            else:
-                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise RagError(f"cannot reach the Ray cluster at {address} ({str(exc).splitlines()[0][:160]}): "
-                           f"start it with `ray start --head`, or fix RAG_RAY_ADDRESS") from None
+        _init(ray, address, workers)
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # rag shows its own
     context.print_on_execution_start = False
     return ray
+
+
+def _init(ray, address: str, workers: int, attempts: int = 2) -> None:
+    """Connect to the cluster at ``address``, or start a local Ray. Ray gives a new local node 30 s to come up,
+    which a loaded machine with a cold disk cache can miss, so a local start is tried ``attempts`` times."""
+    for attempt in range(1, attempts + 1):
+        try:
+            if address == "local":
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            else:
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+            return
+        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception when its node does not come up in time
+            why = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+            if address != "local":
+                raise RagError(f"cannot reach the Ray cluster at {address} ({why}): "
+                               f"start it with `ray start --head`, or fix RAG_RAY_ADDRESS") from None
+            ray.shutdown()
+            if attempt == attempts:
+                raise RagError(f"could not start a local Ray in {attempts} tries ({why}): try again on a less loaded "
+                               f"machine, or build without RAG_RAY_ADDRESS") from None
+            log.warning("the local Ray did not come up in time; starting it once more")
 
 
 class RayEmbedder:

@@ -178,6 +178,28 @@ def test_a_killed_ray_worker_is_retried_and_no_vector_is_lost():
     assert float((vectors * expected).sum(axis=1).min()) >= 0.99999
 
 
+def test_a_local_ray_that_does_not_come_up_is_started_once_more_then_one_clear_error(monkeypatch):
+    import ray
+
+    from rag.ray_embed import _ray
+
+    tries, stops = [], []
+
+    def timed_out(**kwargs):
+        tries.append(kwargs)
+        raise Exception("The current node timed out during startup. This could happen because ...")  # Ray's own words
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # this process may already run the local Ray
+    monkeypatch.setattr(ray, "init", timed_out)
+    monkeypatch.setattr(ray, "shutdown", lambda: stops.append(1))
+    with pytest.raises(rag.RagError, match=r"could not start a local Ray in 2 tries \(The current node timed out"):
+        _ray("local", 2)
+    assert len(tries) == 2 and tries[0]["num_cpus"] == 2 and len(stops) == 2
+    with pytest.raises(rag.RagError, match="cannot reach the Ray cluster at 10.0.0.1:6379.*ray start --head"):
+        _ray("10.0.0.1:6379", 2)
+    assert len(tries) == 3  # a remote cluster is not retried
+
+
 @pytest.fixture(scope="module")
 def milvus_server(tmp_path_factory):
     """A Milvus server on loopback (Milvus Lite's own gRPC server, in its own process), by URI."""
