@@ -80,12 +80,10 @@ def _ray(address: str, workers: int):
 def _init(ray, address: str, workers: int, attempts: int = 2) -> None:
     """Connect to the cluster at ``address``, or start a local Ray. Ray gives a new local node 30 s to come up,
     which a loaded machine with a cold disk cache can miss, so a local start is tried ``attempts`` times."""
+    where = {"num_cpus": workers, "include_dashboard": False} if address == "local" else {"address": address}
     for attempt in range(1, attempts + 1):
         try:
-            if address == "local":
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-            else:
-                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+            ray.init(**where, log_to_driver=False, logging_level=logging.ERROR)
             return
         except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception when its node does not come up in time
             why = (str(exc).splitlines() or [type(exc).__name__])[0][:160]

@@ -9,9 +9,12 @@ import functools
 import importlib.util
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import typer
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,50 +33,20 @@ def load_generator():
     return module
 
 
-# --- reading markdown ---------------------------------------------------------------------------------------
+# --- reading markdown (markdown-it-py, CommonMark with tables) -------------------------------------------------
 
-FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-
-
-def strip_fences(text: str) -> tuple[list[str], list[str]]:
-    """The lines of ``text`` with fenced code blocks blanked out (line numbers kept), and the blocks."""
-    lines, blocks, block, fence = [], [], [], None
-    for line in text.split("\n"):
-        opened = FENCE.match(line)
-        if fence is None and opened:
-            fence, block = opened.group(1), []
-            lines.append("")
-        elif fence is not None:
-            if line.strip().startswith(fence) and not line.strip().strip(fence[0]):
-                blocks.append("\n".join(block))
-                fence = None
-            else:
-                block.append(line)
-            lines.append("")
-        else:
-            lines.append(line)
-    if fence is not None:
-        blocks.append("\n".join(block))
-    return lines, blocks
+MD = MarkdownIt("commonmark").enable("table")
 
 
-SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+def inline_tokens(text: str) -> list[Token]:
+    """Every inline token of ``text`` (links, images, code spans, text), in document order."""
+    return [child for token in MD.parse(text) if token.type == "inline" for child in token.children or ()]
 
 
-def split_code(text: str) -> tuple[str, list[str]]:
-    """The text with fenced code blocks and code spans blanked out, and the code itself: each block whole, then
-    each span."""
-    lines, blocks = strip_fences(text)
-    spans: list[str] = []
-
-    def blank(m: re.Match) -> str:
-        spans.append(m.group(2).strip())
-        return re.sub(r"[^\n]", " ", m.group(0))
-
-    return SPAN.sub(blank, "\n".join(lines)), blocks + spans
-
-
-HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*$")
+def code_of(text: str) -> list[str]:
+    """The code quoted in ``text``: each fenced or indented block whole, then each code span."""
+    blocks = [t.content for t in MD.parse(text) if t.type in ("fence", "code_block")]
+    return blocks + [t.content.strip() for t in inline_tokens(text) if t.type == "code_inline"]
 
 
 def slug(heading: str) -> str:
@@ -88,26 +61,22 @@ def anchors(text: str) -> set[str]:
     """Every anchor a page offers: its headings' slugs (repeats numbered as GitHub does) and explicit ids."""
     seen: dict[str, int] = {}
     out = set(re.findall(r"""<a\s+(?:id|name)=["']([^"']+)["']""", text))
-    for line in strip_fences(text)[0]:
-        m = HEADING.match(line)
-        if m:
-            base = slug(m.group(1))
+    tokens = MD.parse(text)
+    for opening, heading in zip(tokens, tokens[1:]):
+        if opening.type == "heading_open":
+            base = slug("".join(c.content for c in heading.children or () if c.type in ("text", "code_inline")))
             n = seen.get(base, 0)
             seen[base] = n + 1
             out.add(base if n == 0 else f"{base}-{n}")
     return out
 
 
-LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-
-
 def check_links(page: Path) -> list[str]:
     """Relative links (and images) of ``page`` whose file does not exist, or whose ``#anchor`` is not in it."""
-    text = page.read_text(encoding="utf-8")
-    prose, _ = split_code(text)
     problems = []
-    for target in LINK.findall(prose):
-        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):  # http:, https:, mailto:
+    for token in inline_tokens(page.read_text(encoding="utf-8")):
+        target = unquote(token.attrs.get("href") or token.attrs.get("src") or "")
+        if not target or re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):  # http:, https:, mailto:
             continue
         path, _, anchor = target.partition("#")
         file = (page.parent / path).resolve() if path else page
@@ -198,8 +167,7 @@ def check_code(code: str, where: str) -> list[str]:
 
 
 def check_page_code(page: Path) -> list[str]:
-    _, code = split_code(page.read_text(encoding="utf-8"))
-    return [p for block in code for p in check_code(block, page.name)]
+    return [p for block in code_of(page.read_text(encoding="utf-8")) for p in check_code(block, page.name)]
 
 
 # --- the checks on the real docs ----------------------------------------------------------------------------

@@ -1,5 +1,3 @@
-import functools
-
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
@@ -10,19 +8,13 @@ from tests.conftest import ROOT, SEEDS
 QUESTION = "Which port will the corridor develop?"
 
 
-@functools.cache
-def retriever_of(index) -> rag.Retriever:
-    """One loaded retriever per index for this module's chains (loading one is what costs)."""
-    return rag.load_retriever(index)
+def llm_chain(retriever, *responses):
+    return rag.Chain(retriever, answerer="llm", llm=FakeListChatModel(responses=list(responses)))
 
 
-def llm_chain(seed_index, *responses):
-    return rag.Chain(retriever_of(seed_index), answerer="llm", llm=FakeListChatModel(responses=list(responses)))
-
-
-def offline_answer(seed_index) -> rag.Answer:
+def offline_answer(retriever) -> rag.Answer:
     """The configured offline answerer's answer to QUESTION."""
-    return rag.Chain(retriever_of(seed_index)).ask(QUESTION)
+    return rag.Chain(retriever).ask(QUESTION)
 
 
 def check_spans(answer):
@@ -30,34 +22,34 @@ def check_spans(answer):
         assert rag.read_source(SEEDS / c.source)[c.start : c.end] == c.quote
 
 
-def gwadar(seed_index) -> int:
+def gwadar(retriever) -> int:
     """The number of the retrieved passage that says the corridor will develop Gwadar Port."""
-    passages = retriever_of(seed_index).search(QUESTION)
+    passages = retriever.search(QUESTION)
     return next(n for n, p in enumerate(passages, 1) if "operation of Gwadar Port" in p.text)
 
 
-def test_supported_answer_keeps_its_citation(seed_index):
-    n = gwadar(seed_index)
-    answer = llm_chain(seed_index, f"They agreed to optimize the development and operation of Gwadar Port [{n}].").ask(QUESTION)
+def test_supported_answer_keeps_its_citation(retriever):
+    n = gwadar(retriever)
+    answer = llm_chain(retriever, f"They agreed to optimize the development and operation of Gwadar Port [{n}].").ask(QUESTION)
     assert answer.text == "They agreed to optimize the development and operation of Gwadar Port. [1]"
     assert len(answer.citations) == 1 and "Gwadar Port" in answer.citations[0].quote
     check_spans(answer)
 
 
-def test_marker_to_a_missing_passage_is_removed(seed_index):
-    raw = f"They agreed to optimize the development and operation of Gwadar Port [{gwadar(seed_index)}] [9]."
-    answer = llm_chain(seed_index, raw).ask(QUESTION)
+def test_marker_to_a_missing_passage_is_removed(retriever):
+    raw = f"They agreed to optimize the development and operation of Gwadar Port [{gwadar(retriever)}] [9]."
+    answer = llm_chain(retriever, raw).ask(QUESTION)
     assert "[9]" not in answer.text and [c.n for c in answer.citations] == [1]
 
 
-def test_answer_without_citations_falls_back_to_the_reader(seed_index):
-    answer = llm_chain(seed_index, "Gwadar, obviously.").ask(QUESTION)
-    extractive = offline_answer(seed_index)
+def test_answer_without_citations_falls_back_to_the_reader(retriever):
+    answer = llm_chain(retriever, "Gwadar, obviously.").ask(QUESTION)
+    extractive = offline_answer(retriever)
     assert answer.text == extractive.text and answer.citations == extractive.citations
 
 
-def test_not_found_abstains(seed_index):
-    answer = llm_chain(seed_index, "NOT_FOUND").ask(QUESTION)
+def test_not_found_abstains(retriever):
+    answer = llm_chain(retriever, "NOT_FOUND").ask(QUESTION)
     assert answer.abstained and not answer.citations
 
 
@@ -90,21 +82,21 @@ BAD = [
 
 
 @pytest.mark.parametrize("bad", BAD)
-def test_only_verified_sentences_are_shown(seed_index, bad):
-    answer = llm_chain(seed_index, f"{GOOD.format(n=gwadar(seed_index))} {bad.format(n=gwadar(seed_index))}").ask(QUESTION)
+def test_only_verified_sentences_are_shown(retriever, bad):
+    answer = llm_chain(retriever, f"{GOOD.format(n=gwadar(retriever))} {bad.format(n=gwadar(retriever))}").ask(QUESTION)
     assert answer.text == "They agreed to optimize the development and operation of Gwadar Port. [1]"
     check_spans(answer)
-    alone = llm_chain(seed_index, bad.format(n=gwadar(seed_index))).ask(QUESTION)  # nothing verified: the offline answer
-    assert alone.text == offline_answer(seed_index).text
+    alone = llm_chain(retriever, bad.format(n=gwadar(retriever))).ask(QUESTION)  # nothing verified: the offline answer
+    assert alone.text == offline_answer(retriever).text
 
 
-def test_stream_yields_only_verified_sentences_then_the_answer(seed_index):
-    n = gwadar(seed_index)
+def test_stream_yields_only_verified_sentences_then_the_answer(retriever):
+    n = gwadar(retriever)
     raw = f"{BAD[0]} {GOOD.format(n=n)} {BAD[1].format(n=n)}"
-    pieces = list(llm_chain(seed_index, raw).stream(QUESTION))
+    pieces = list(llm_chain(retriever, raw).stream(QUESTION))
     final = pieces[-1]
     assert "".join(pieces[:-1]) == final.text == "They agreed to optimize the development and operation of Gwadar Port. [1]"
-    assert final.to_dict() | {"latency_ms": 0} == llm_chain(seed_index, raw).ask(QUESTION).to_dict() | {"latency_ms": 0}
+    assert final.to_dict() | {"latency_ms": 0} == llm_chain(retriever, raw).ask(QUESTION).to_dict() | {"latency_ms": 0}
 
 
 def test_a_passage_cannot_close_its_block_or_pose_as_the_question():
@@ -136,8 +128,8 @@ def test_an_llm_endpoint_that_does_not_answer_gives_the_offline_answer_with_a_no
     assert "Traceback" not in result.output and "Gwadar" in result.stdout
 
 
-def test_follow_up_is_condensed_by_the_llm(seed_index):
-    chain = llm_chain(seed_index, "Which road will the corridor keep flowing?", "The Karakoram Highway must flow smoothly [1].")
+def test_follow_up_is_condensed_by_the_llm(retriever):
+    chain = llm_chain(retriever, "Which road will the corridor keep flowing?", "The Karakoram Highway must flow smoothly [1].")
     answer = chain.ask("And which road?", [("Which port will the corridor develop?", "Gwadar Port [1].")])
     assert answer.rewritten_query == "Which road will the corridor keep flowing?"
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import NamedTuple
 
-
 from rag.answer_types import answer_type, holds_type, specifics
 from rag.reader.candidates import is_heading, sentence_spans
 from rag.embedding import Embedder, VectorCache
