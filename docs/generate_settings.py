@@ -95,6 +95,8 @@ NOTES: dict[str, str] = {
     "max_upload_mb": "Larger uploads get HTTP 413.",
     "llm_timeout": "Then the offline answer is shown, with a notice.",
     "max_file_mb": "A float, e.g. `0.5`.",
+    "extract_max_mb": "See [broken and hostile files](documents.md#broken-and-hostile-files).",
+    "extract_memory_mb": "The child process of `rag/sandbox.py` (`RLIMIT_AS`); over it, the file is skipped with a warning.",
     "vector_store": "See [scale-out](scale-out.md#milvus).",
     "ray_address": "See [scale-out](scale-out.md#ray).",
     "faiss_kind": "`auto`: flat up to `faiss_exact_max` chunks, IVF above ([architecture](architecture.md#store)).",

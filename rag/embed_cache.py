@@ -3,7 +3,8 @@
 A build writes every vector it embedded (chunks and paragraphs) to ``embeddings.npy`` (float32, no pickle) and
 the SHA-256 of each text to ``embeddings.keys``, one per line. The next build of the same embedding model reads
 them back (memory-mapped) and embeds only texts it has not seen, so adding, changing or removing a file
-re-embeds that file's chunks and paragraphs only, and the index is the one a full rebuild makes.
+re-embeds that file's chunks and paragraphs only, and the index is the one a full rebuild makes. Within a
+build, a text that occurs many times (a repeated sentence, a boilerplate paragraph) is embedded once.
 
 Example:
     >>> cached = CachedEmbedder(Embedder(), previous=Path("index/build-…"))   # doctest: +SKIP
@@ -50,20 +51,25 @@ class CachedEmbedder:
         self._vectors: list[np.ndarray] = []
 
     def encode(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """One row per text: from the previous build where it had the text, else embedded, each distinct text
+        once (a file that repeats one sentence 100,000 times costs one embedding) and copied to its rows."""
         keys = [_key(t) for t in texts]
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        missing = []
+        missing: dict[str, list[int]] = {}  # key -> the rows of that text, in order of first appearance
         for i, k in enumerate(keys):
             row = self._rows.get(k)
             if row is None:
-                missing.append(i)
+                missing.setdefault(k, []).append(i)
             else:
                 out[i] = self._old[row]
-        if on_batch and len(texts) > len(missing):
+        new = sum(len(rows) for rows in missing.values())
+        if on_batch and len(texts) > len(missing):  # reused and repeated texts count as done at once
             on_batch(len(texts) - len(missing))
         if missing:
-            out[missing] = self.embedder.encode([texts[i] for i in missing], on_batch=on_batch)
-        self.reused += len(texts) - len(missing)
+            vectors = self.embedder.encode([texts[rows[0]] for rows in missing.values()], on_batch=on_batch)
+            for vector, rows in zip(vectors, missing.values()):
+                out[rows] = vector
+        self.reused += len(texts) - new
         self.embedded += len(missing)
         self._keys.extend(keys)
         self._vectors.append(out)

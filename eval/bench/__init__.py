@@ -4,6 +4,7 @@
     rag bench --quick                         # scale 10k and 100k, fewer repeats and texts
     rag bench --skip-scale --out /tmp/bench   # --skip-pipelines, --skip-cold, --skip-incremental likewise
     rag bench --embedders                     # only the MiniLM / e5-small comparison
+    rag bench --hostile                       # only the broken and hostile files: refusals, seconds, peak RSS
 
 One run, one machine; figures are printed with their ratio to the baseline measured in the same run, so a busy
 machine shifts both sides alike. Nothing here asserts on a time. The parts, in the order they run:
@@ -15,8 +16,10 @@ machine shifts both sides alike. Nothing here asserts on a time. The parts, in t
 - ``scale``: FAISS, BM25 and Milvus Lite latency, recall and memory against corpus size, on synthetic data.
 
 They write ``OUT/bench.json`` and ``OUT/latency_vs_size.png``; ``--embedders`` (``embedders``) runs alone and
-writes ``OUT/bench_embedders.json``. ``common`` holds the shared helpers; each step that needs a fresh process
-runs as ``python -m eval.bench --worker NAME --payload JSON`` (``WORKERS``).
+writes ``OUT/bench_embedders.json``, ``--hostile`` (``hostile``: each hostile file through the index build's
+bounded extraction, and a 10 MB upload expanding to 10 GiB) alone and writes ``OUT/bench_hostile.json``.
+``common`` holds the shared helpers; each step that needs a fresh process runs as
+``python -m eval.bench --worker NAME --payload JSON`` (``WORKERS``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from eval.bench import embedders, incremental, pipelines, scale, scale_out, throughput
+from eval.bench import embedders, hostile, incremental, pipelines, scale, scale_out, throughput
 from eval.bench.common import DEFAULT_TEXT_CORPUS, ROOT, elapsed, log
 
 WORKERS = {**pipelines.WORKERS, **embedders.WORKERS}
@@ -60,6 +63,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--embedders", action="store_true", help="run only the MiniLM vs e5-small comparison (bench_embedders.json)")
     ap.add_argument("--embedder-paragraphs", type=int, default=300, help="--embedders: paragraphs indexed per model [300]")
     ap.add_argument("--embedder-questions", type=int, default=100, help="--embedders: questions timed per model [100]")
+    ap.add_argument("--hostile", action="store_true", help="run only the hostile-files benchmark (bench_hostile.json)")
+    ap.add_argument("--hostile-repeats", type=int, default=20, help="--hostile: extractions of a small file timed for the per-file cost [20]")
+    ap.add_argument("--hostile-gib", type=float, default=10, help="--hostile: GiB the big bombs expand to (10: a 10 MB file) [10]")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--payload", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -99,6 +105,13 @@ def main(argv=None) -> dict:
         print("\n".join(embedders.report(res)))
         out.mkdir(parents=True, exist_ok=True)
         (out / "bench_embedders.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+        return res
+    if args.hostile:
+        with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
+            res = hostile.bench_hostile(args, Path(tmp))
+        print("\n".join(hostile.report(res)))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench_hostile.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
         return res
     res: dict = {"argv": sys.argv[1:] if argv is None else list(argv), "machine": {"cpus": os.cpu_count()},
                  "started": time.strftime("%Y-%m-%d %H:%M:%S")}
