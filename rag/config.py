@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     ui_auth: SecretStr | None = Field(
         None, description='Log-in for the chat UI as "user:password"; without it, binding beyond loopback warns.'
     )
+    admin_password: SecretStr | None = Field(
+        None, description="Password that adding, removing and restoring documents in the chat page needs; without it, "
+        "only a server listening on loopback (127.0.0.1) lets its page change the corpus.",
+    )
     vector_store: Literal["faiss", "milvus"] = Field(
         "faiss", description="Where the vectors and BM25 live: faiss (files in the index folder) or milvus (Milvus Lite, or a server at milvus_uri)."
     )
@@ -107,3 +111,17 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(
         100, gt=0, description="Corpus files larger than this many MB (1 MB = 1,048,576 bytes) are skipped with a warning."
     )
+    extract_max_mb: float = Field(
+        200, gt=0, description="A PDF, HTML or Word file may expand to this many MB when decompressed (a Word file's parts together, "
+        "each PDF stream, a compressed HTML page); past it the file is skipped with a warning."
+    )
+    extract_max_parts: int = Field(10_000, ge=1, description="A Word file may hold this many zip members (parts); past it it is skipped with a warning.")
+    extract_max_chars: int = Field(
+        20_000_000, ge=1, description="Characters of text extracted from one PDF, HTML or Word file at most; a PDF is stopped at the page that goes over."
+    )
+    extract_max_pages: int = Field(10_000, ge=1, description="Pages of one PDF at most.")
+    extract_max_chunks: int = Field(200_000, ge=1, description="Chunks of one PDF, HTML or Word file at most.")
+    extract_memory_mb: int = Field(
+        2048, ge=512, description="Memory (address space, MB) of the child process that extracts each PDF, HTML or Word file when the index is built."
+    )
+    extract_timeout: float = Field(300.0, gt=0, description="Seconds the extraction of one PDF, HTML or Word file may take when the index is built.")

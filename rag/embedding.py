@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -299,8 +301,9 @@ def _model_digest(path: Path) -> str:
 def export_onnx(embedder: Embedder, dest: Path) -> dict:
     """Write ``embedder``'s network (transformer + mean pooling + normalisation) as ONNX to ``dest``.
 
-    Exports once per model into :func:`cache_dir` (checked by its SHA-256 when reused) and hard-links (or
-    copies) the file to ``dest``; without a writable cache it exports straight to ``dest``. The export is
+    Exports once per model into :func:`cache_dir` (checked by its SHA-256 when reused) and copies the file to
+    ``dest`` (:func:`copy_file`: never a hard link, so damage to one index's copy stays in that index); without
+    a writable cache it exports straight to ``dest``. The export is
     checked against sentence-transformers on :data:`PROBE_TEXTS` (batched with padding) and kept only if every
     cosine is within :data:`MAX_COSINE_GAP`. Returns a description for the manifest: ``{"kind": "onnx", ...}``
     on success, ``{"kind": "sentence-transformers", "reason": ...}`` when the export is not possible (the
@@ -321,7 +324,7 @@ def export_onnx(embedder: Embedder, dest: Path) -> dict:
     info_path = cached.with_suffix(".json")
     info = _read_json(info_path) if cached.is_file() else None
     if isinstance(info, dict) and info.get("sha256") != _file_digest(cached):
-        info = None  # the cached file was changed (e.g. written through a build's hard link): export again
+        info = None  # the cached file was changed or damaged: export again
     if not isinstance(info, dict):
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -341,11 +344,30 @@ def export_onnx(embedder: Embedder, dest: Path) -> dict:
         _atomic_write(info_path, json.dumps(info).encode())
     if info.get("kind") != "onnx":
         return info
-    try:
-        os.link(cached, dest)
-    except OSError:
-        shutil.copyfile(cached, dest)
+    copy_file(cached, dest)
     return dict(info, file=dest.name)
+
+
+FICLONE = 0x40049409
+"""Linux's ioctl that makes ``dest`` share ``src``'s blocks, copy-on-write (btrfs, XFS, bcachefs, ...)."""
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def copy_file(src: Path, dest: Path) -> None:
+    """Copy ``src`` to ``dest``, never as a hard link: a reflink where the file system can make one, else the
+    bytes. A full disk (or quota, read-only file system) is an :class:`OSError` naming ``dest``, not ``src``."""
+    try:
+        with open(src, "rb") as fin, open(dest, "wb") as fout:
+            fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
+        return
+    except OSError:
+        pass  # no reflinks here (ext4, tmpfs, two file systems): copy the bytes
+    try:
+        shutil.copyfile(src, dest)
+    except OSError as exc:
+        if exc.errno in _WRITE_ERRORS:
+            raise OSError(exc.errno, exc.strerror, str(dest)) from None
+        raise
 
 
 def _file_digest(path: Path) -> str | None:

@@ -10,6 +10,8 @@ and (optional) ``encoder.onnx``, the query encoder (the embedding
 model exported to ONNX, so queries are encoded without importing PyTorch; see :mod:`rag.embedding`). A build is written to a new folder and made live by
 atomically replacing ``CURRENT`` (then the store's ``publish``), so a crash at any moment leaves the previous
 index loadable; the previous build's folder and tables are removed only after the switch. Nothing is pickled.
+The manifest records the size and xxh3-128 hash of every other file, sealed (:mod:`rag.checksums`): loading
+checks them all, a build reuses the live build's cache only when they hold, and :func:`verify_index` rechecks.
 With ``ray_address`` set, new texts are embedded on a Ray cluster (:mod:`rag.ray_embed`).
 
 Example:
@@ -29,26 +31,31 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 
+from rag import checksums
 from rag.acronyms import Acronyms, find_acronyms
 from rag.chunking import VERSION as CHUNKER_VERSION
 from rag.chunking import Chunker, has_blank_lines
 from rag.config import Settings
 from rag.corpus import Document, extracted_kind, scan_corpus
-from rag.embed_cache import CachedEmbedder
+from rag.embed_cache import KEYS, VECTORS, CachedEmbedder
 from rag.embedders import make_embedder, resolve
 from rag.embedding import ONNX_FILE, Embedder, export_onnx
 from rag.errors import RagError
-from rag.extract import Extracted, ExtractError, extract
+from rag.extract import Extracted, ExtractError, LimitExceeded
 from rag.paragraphs import Paragraphs, paragraph_of, paragraph_texts
 from rag.records import Chunk
+from rag.sandbox import extract_bounded
 from rag.stores import TABLES, RemoteBackend, StoreBackend, VectorStore, open_backend
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 POINTER = "CURRENT"
 TEXTS = "texts.jsonl"
 FILES = ("manifest.json", "chunks.jsonl", "acronyms.json", TEXTS)
+REUSED = ("manifest.json", "chunks.jsonl", TEXTS, VECTORS, KEYS)
+"""The files of the live build that the next build reuses (only when none of them is damaged)."""
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, called as the embedding advances."""
 
@@ -117,6 +124,7 @@ def _fingerprint(settings: Settings, files: dict[str, str]) -> dict:
         "chunker_version": CHUNKER_VERSION,
         "vector_store": settings.vector_store,
         **({"faiss_kind": settings.faiss_kind} if settings.vector_store == "faiss" else {"milvus_uri": settings.milvus_uri}),
+        "extract_limits": {name: getattr(settings, name) for name in sorted(Settings.model_fields) if name.startswith("extract_")},
         "files": files,
     }
 
@@ -133,7 +141,11 @@ def current_build(index_dir: Path) -> Path | None:
     pointer = index_dir / POINTER
     if not pointer.is_file():
         return None
-    name = pointer.read_text(encoding="utf-8").strip()
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else exc.strerror or exc
+        raise RagError(f"index pointer {pointer} is unreadable ({why}): rebuild with `rag index --force`") from None
     if not name.startswith("build-") or "/" in name or not (index_dir / name).is_dir():
         raise RagError(f"index pointer {pointer} names no build folder: rebuild with `rag index --force`")
     return index_dir / name
@@ -178,8 +190,19 @@ def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerpr
     docs, skipped, too_large = scan.documents, scan.not_text, list(scan.too_large)
     index_dir.mkdir(parents=True, exist_ok=True)
     with _locked(index_dir):
-        live = current_build(index_dir) if (index_dir / POINTER).exists() else None
-        if live and not force:
+        notes: list[str] = []
+        try:
+            live = current_build(index_dir) if (index_dir / POINTER).exists() else None
+        except RagError:  # a damaged pointer: the index is built anew
+            live = None
+            notes.append(f"the index pointer {index_dir / POINTER} is damaged: the index is built anew")
+        damaged = _damaged(live) if live else []
+        reuse = None if any(name in REUSED for name, _ in damaged) else live
+        if damaged:
+            notes.append(f"the live index {live} is damaged ({_listed(damaged)}): it is rebuilt, "
+                         + ("nothing of it is reused, every text is embedded anew" if reuse is None else
+                            "reusing only its checked embeddings and chunks"))
+        if live and not force and not damaged:
             old = _read_manifest(live)
             if old is not None and old.get("fingerprint") == fingerprint:
                 return BuildReport(False, live, old, skipped, too_large, scan.warnings())
@@ -188,7 +211,7 @@ def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerpr
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=index_dir))
         try:
             manifest, counts, failed = _write_build(tmp, docs, skipped, too_large, settings, fingerprint, corpus_dir, progress,
-                                                    backend, live)
+                                                    backend, reuse)
             scan.unusable.update({name: f"file(s) without text to index ({why})" for name, why in failed.items()})
             final = index_dir / f"build-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
             os.rename(tmp, final)
@@ -203,7 +226,7 @@ def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerpr
         backend.publish(manifest["store"])
         _remove_stale(index_dir, keep=final)
         backend.cleanup(_tables(final))
-    return BuildReport(True, final, manifest, [*skipped, *failed], too_large, scan.warnings(), **counts)
+    return BuildReport(True, final, manifest, [*skipped, *failed], too_large, [*scan.warnings(), *notes], **counts)
 
 
 def _tables(build: Path | None) -> list[dict]:
@@ -265,13 +288,24 @@ def _write_build(
         if not doc.extracted:
             chunks.extend(chunker.split_stream(doc.id, doc.blocks(), doc.blank_lines, first_id=len(chunks)))
             continue
-        try:
-            texts[doc.id] = prev.texts.get(doc.sha256) or extract(doc.path)
+        try:  # in a child process bounded in memory and time; any failure, whatever it is, is this file's warning
+            texts[doc.id] = prev.texts.get(doc.sha256) or extract_bounded(doc.path, settings)
         except (ExtractError, OSError) as exc:
             failed[doc.id] = str(exc) if isinstance(exc, ExtractError) else f"unreadable: {exc.strerror or exc}"
             continue
         text = texts[doc.id].text
-        chunks.extend(chunker.split_stream(doc.id, iter([text]), has_blank_lines(text), first_id=len(chunks)))
+        most = settings.extract_max_chunks  # chunked up to one past the limit, never further
+        try:
+            mine = list(islice(chunker.split_stream(doc.id, iter([text]), has_blank_lines(text), first_id=len(chunks)), most + 1))
+        except Exception as exc:  # noqa: BLE001 - text a hostile file made: that file's warning, not the build's end
+            del texts[doc.id]
+            failed[doc.id] = f"its text could not be split into chunks ({type(exc).__name__}: {str(exc)[:80]})"
+            continue
+        if len(mine) > most:
+            del texts[doc.id]
+            failed[doc.id] = str(LimitExceeded(f"more than {most:,} chunks", "extract_max_chunks", f"{most:,}"))
+            continue
+        chunks.extend(mine)
     if not chunks:
         raise RagError(f"the documents in {corpus_dir} contain no text to index"
                        + (f" ({'; '.join(f'{n}: {w}' for n, w in list(failed.items())[:5])})" if failed else ""))
@@ -327,6 +361,7 @@ def _write_build(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fingerprint": fingerprint,
     }
+    manifest = _sealed(folder, manifest)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     for path in folder.rglob("*"):
         if path.is_file():
@@ -377,11 +412,51 @@ def _read_manifest(build: Path) -> dict | None:
         return None
 
 
-def load_index(index_dir: str | Path = "index", settings: Settings | None = None) -> Index:
-    """Load and validate the live build; every problem is a :class:`RagError` naming the file and the fix."""
-    settings = settings or Settings()
-    index_dir = Path(index_dir)
-    fix = "rebuild it with `rag index --force`"
+def _sealed(folder: Path, manifest: dict) -> dict:
+    """``manifest`` (as JSON reads it back) with the size and hash of every file of ``folder`` and its own seal."""
+    manifest = json.loads(json.dumps(manifest, ensure_ascii=False))
+    manifest["checksums"] = {"algorithm": checksums.ALGORITHM, "files": checksums.record(folder)}
+    manifest["checksums"]["manifest"] = checksums.seal(manifest)
+    return manifest
+
+
+def _integrity(build: Path, manifest: dict) -> list[tuple[str, str]]:
+    """``(file, what is wrong)`` for each file of ``build`` that differs from what its manifest records."""
+    sums = manifest.get("checksums")
+    if not isinstance(sums, dict) or not isinstance(sums.get("files"), dict) or sums.get("algorithm") != checksums.ALGORITHM:
+        return [("manifest.json", "it records no checksums")]
+    if sums.get("manifest") != checksums.seal(manifest):
+        return [("manifest.json", "its content differs from its seal")]
+    return checksums.check(build, sums["files"])
+
+
+def _damaged(build: Path) -> list[tuple[str, str]]:
+    """What is damaged in a live build (nothing to check for a build of an older format: it is rebuilt anyway)."""
+    manifest = _read_manifest(build)
+    if not isinstance(manifest, dict):
+        return [("manifest.json", "unreadable")]
+    return _integrity(build, manifest) if manifest.get("format_version") == FORMAT_VERSION else []
+
+
+def _listed(problems: list[tuple[str, str]], most: int = 5) -> str:
+    shown = ", ".join(f"{name}: {why}" for name, why in problems[:most])
+    return shown + (f", and {len(problems) - most} more" if len(problems) > most else "")
+
+
+def _damage_message(build: Path, problems: list[tuple[str, str]], fix: str) -> str:
+    """One line naming the damaged (or missing) files of ``build`` and the fix."""
+    first, why = problems[0]
+    if all(w == "missing" for _, w in problems):
+        more = f" and {len(problems) - 1} more ({', '.join(n for n, _ in problems[1:6])})" if len(problems) > 1 else ""
+        return f"index file missing: {build / first}{more}: {fix}"
+    if len(problems) == 1:
+        return f"index file damaged: {build / first} ({why}): {fix}"
+    return f"index damaged: {len(problems)} file(s) in {build} differ from the manifest ({_listed(problems)}): {fix}"
+
+
+def _checked_build(index_dir: Path, fix: str) -> tuple[Path, dict]:
+    """The live build and its manifest, once the manifest is readable, of this format, and every file matches
+    the size and hash the build recorded; else a :class:`RagError` naming the problem and ``fix``."""
     build = current_build(index_dir)
     if build is None:
         raise RagError(f"no index found in {index_dir}: build one with `rag index --corpus <dir> --index {index_dir}`")
@@ -391,10 +466,20 @@ def load_index(index_dir: str | Path = "index", settings: Settings | None = None
     if not isinstance(manifest, dict):
         raise RagError(f"index manifest unreadable: {build / 'manifest.json'}: {fix}")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise RagError(
-            f"index format version {manifest.get('format_version')!r} in {build / 'manifest.json'} "
-            f"is not the supported {FORMAT_VERSION}: {fix}"
-        )
+        raise RagError(f"index format version {manifest.get('format_version')!r} in {build / 'manifest.json'} "
+                       f"is not the supported {FORMAT_VERSION}: {fix}")
+    problems = _integrity(build, manifest)  # every file: its size and hash, as the build recorded them
+    if problems:
+        raise RagError(_damage_message(build, problems, fix))
+    return build, manifest
+
+
+def load_index(index_dir: str | Path = "index", settings: Settings | None = None) -> Index:
+    """Load and validate the live build; every problem is a :class:`RagError` naming the file and the fix."""
+    settings = settings or Settings()
+    index_dir = Path(index_dir)
+    fix = "rebuild it with `rag index --force`"
+    build, manifest = _checked_build(index_dir, fix)
     for name in FILES:
         if not (build / name).exists():
             raise RagError(f"index file missing: {build / name}: {fix}")
@@ -438,3 +523,40 @@ def _validated(build: Path, manifest: dict, chunks: list[Chunk], store: VectorSt
     except (ValueError, KeyError, TypeError) as exc:
         raise RagError(f"index file corrupted: {build / TEXTS} ({exc}): {fix}") from None
     return Index(build, manifest, chunks, store, paragraphs, acronyms, texts, backend)
+
+
+@dataclass
+class Verification:
+    """What :func:`verify_index` found: the live build (``files`` files rechecked, all sound) and the corpus files
+    ``added``, ``changed`` or ``removed`` since it was built (``corpus_error``: why the corpus could not be read)."""
+
+    path: Path
+    files: int
+    corpus_dir: Path
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    corpus_error: str | None = None
+
+
+def verify_index(index_dir: str | Path = "index", corpus_dir: str | Path | None = None,
+                 settings: Settings | None = None) -> Verification:
+    """Recheck every file of the live build against its manifest (size and hash); a :class:`RagError` names every
+    damaged file and the fix. Then compare ``corpus_dir`` (default: the folder the build was made from) with
+    the file hashes the build recorded."""
+    settings = settings or Settings()
+    index_dir = Path(index_dir)
+    fix = "rebuild it with `rag index --force`"
+    build, manifest = _checked_build(index_dir, fix)
+    corpus = Path(corpus_dir or manifest.get("corpus_dir") or settings.corpus_dir)
+    found = Verification(build, len(manifest["checksums"]["files"]) + 1, corpus)
+    try:
+        now = {d.id: d.sha256 for d in scan_corpus(corpus, settings.max_file_mb).documents}
+    except RagError as exc:
+        found.corpus_error = str(exc)
+        return found
+    then = manifest.get("files") or {}
+    found.added = sorted(set(now) - set(then))
+    found.removed = sorted(set(then) - set(now))
+    found.changed = sorted(name for name in set(now) & set(then) if now[name] != then[name])
+    return found

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rag
-from rag import embedding
+from rag import checksums, embedding
 from rag.embedding import MAX_COSINE_GAP, ONNX_FILE, Embedder, export_onnx
 from rag.fusion.model import card_path
 from rag.index import current_build
@@ -101,6 +101,8 @@ def test_index_without_query_encoder_still_loads(tmp_path, seed_index):
     (build / ONNX_FILE).unlink(missing_ok=True)
     manifest = json.loads((build / "manifest.json").read_text())
     manifest.pop("query_encoder", None)
+    manifest["checksums"]["files"].pop(ONNX_FILE, None)
+    manifest["checksums"]["manifest"] = checksums.seal(manifest)  # as such a build writes it
     (build / "manifest.json").write_text(json.dumps(manifest))
     retriever = rag.load_retriever(own)
     assert retriever.cosine_embedder.backend == "sentence-transformers"
@@ -140,11 +142,9 @@ def test_corrupted_query_encoder_is_a_clear_error(tmp_path, seed_index):
     own = tmp_path / "index"
     shutil.copytree(seed_index, own)
     encoder = current_build(own) / ONNX_FILE
-    encoder.unlink()  # a hard link to the cached export: replace it, never write through it
     encoder.write_bytes(b"not an onnx model")
-    retriever = rag.load_retriever(own)
-    with pytest.raises(rag.RagError, match="query encoder unreadable: .*rag index --force"):
-        retriever.search("Gwadar Port")
+    with pytest.raises(rag.RagError, match=rf"index file damaged: .*{ONNX_FILE} .*rag index --force"):
+        rag.load_retriever(own)  # its size and hash differ from the manifest's
 
 
 @needs_onnx
@@ -152,12 +152,13 @@ def test_a_changed_cached_export_is_not_reused(monkeypatch, reference, tmp_path)
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
     first = export_onnx(reference, tmp_path / "a.onnx")
     (cached,) = (tmp_path / "cache").glob("*.onnx")
-    with open(tmp_path / "a.onnx", "r+b") as fh:  # written through the hard link
+    assert (tmp_path / "a.onnx").stat().st_nlink == cached.stat().st_nlink == 1  # a copy, never a hard link
+    with open(cached, "r+b") as fh:  # the cached export is damaged
         fh.write(b"garbage")
+    assert embedding._file_digest(tmp_path / "a.onnx") == first["sha256"]  # the index's copy is not
     second = export_onnx(reference, tmp_path / "b.onnx")
     assert first["kind"] == second["kind"] == "onnx"
-    assert embedding._file_digest(tmp_path / "b.onnx") == second["sha256"] != embedding._file_digest(tmp_path / "a.onnx")
-    assert embedding._file_digest(cached) == second["sha256"]
+    assert embedding._file_digest(tmp_path / "b.onnx") == second["sha256"] == embedding._file_digest(cached)
 
 
 def test_a_minilm_index_the_fallback_answers_through_its_own_shipped_card(tmp_path):

@@ -4,6 +4,7 @@ import shutil
 import pytest
 
 import rag
+from rag import checksums
 from rag.index import FORMAT_VERSION, current_build
 from tests.conftest import SEEDS
 
@@ -56,9 +57,11 @@ def test_missing_file_is_a_clear_error(own_index, name):
 
 
 def _edit_manifest(index_dir, **changes):
+    """Change the manifest as a build with these values would have written it (sealed again)."""
     path = current_build(index_dir) / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest.update(changes)
+    manifest["checksums"]["manifest"] = checksums.seal(manifest)
     path.write_text(json.dumps(manifest))
 
 

@@ -26,8 +26,10 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +42,7 @@ from rag.lexical import BM25Index
 from rag.stores import as_queries
 
 KINDS = ("flat", "hnsw", "ivf")
+_ERRNO = {os.strerror(code): code for code in errno.errorcode}
 IVF_TRAIN_PER_LIST = 32
 """Training vectors per inverted list (k-means sample size = this × nlist, at most all vectors)."""
 IVF_NITER = 10
@@ -167,9 +170,15 @@ class FaissStore:
         return self.index.search(queries, k)
 
     def save(self, path: Path) -> None:
+        """Write the index in FAISS's format; a failed write (a full disk) is the :class:`OSError` it stands for."""
         faiss = _faiss()
 
-        faiss.write_index(self.index, str(path))
+        try:
+            faiss.write_index(self.index, str(path))
+        except RuntimeError as exc:  # FAISS ends its message with the system's reason: "… (No space left on device)"
+            found = re.search(r"\(([^()]+)\)\s*$", str(exc).strip().splitlines()[0])
+            why = found.group(1) if found else str(exc).strip().splitlines()[0][:200]
+            raise OSError(_ERRNO.get(why, errno.EIO), why, str(path)) from None
 
 
 class FaissTable:
