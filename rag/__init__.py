@@ -16,8 +16,9 @@ from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.examples import example_questions
 from rag.fusion import Fusion, load_fusion
-from rag.index import BuildReport, build_index, index_is_current, load_index
+from rag.index import BuildReport, build_index, index_is_current, load_index, verify_index
 from rag.lexical import BM25Index
+from rag.manager import Change, DocumentManager
 from rag.reader import Reader, load_reader
 from rag.records import Answer, Chunk, Citation, Passage, PassageList, ShortAnswer
 from rag.retrieval import Retriever, load_retriever
@@ -31,9 +32,11 @@ __all__ = [
     "BM25Index",
     "BuildReport",
     "Chain",
+    "Change",
     "Chunk",
     "Citation",
     "DocumentInfo",
+    "DocumentManager",
     "Embedder",
     "FaissStore",
     "Fusion",
@@ -66,4 +69,5 @@ __all__ = [
     "remove_document",
     "rewrite_query",
     "source_path",
+    "verify_index",
 ]

@@ -1,4 +1,4 @@
-"""The ``rag`` command line: index, search, ask, train-reader, train-fusion; front ends add their own commands
+"""The ``rag`` command line: index, search, ask, documents, train-reader, train-fusion; front ends add their own commands
 (``serve`` from ``ui``, ``eval`` and ``bench`` from ``eval``) through the ``rag.commands`` entry-point group.
 
 Every user-facing error prints one line to stderr and exits with status 1; Ctrl-C exits with 130.
@@ -92,15 +92,38 @@ def index(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if nothing changed.")] = False,
     vector_store: Annotated[Optional[str], typer.Option("--vector-store", help="faiss or milvus [default: RAG_VECTOR_STORE or faiss].")] = None,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help='Embed on Ray: "local" or a cluster address [default: RAG_RAY_ADDRESS].')] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Build nothing: recheck every file of the index against its manifest (exit 1 if one is damaged) and list the corpus files changed since the build [corpus default: the one the index was built from].")] = False,
 ):
     """Chunk, embed and index the corpus (skipped when corpus and settings are unchanged)."""
     settings = settings_from(corpus_dir=corpus, index_dir=index, vector_store=vector_store, ray_address=ray_address)
+    if verify:
+        return verify_index(settings, "corpus_dir" in settings.model_fields_set, force)
     report = ensure_index(settings, force=force)
     counts = report.manifest["counts"]
     verb = "built" if report.built else "up to date, kept"
     reuse = f"; {report.embedded} texts embedded, {report.reused} reused" if report.built and report.reused else ""
     out.print(plain(f"index {verb}: {counts['documents']} document(s), {counts['chunks']} chunks in {settings.index_dir} "
                     f"({store_label(report.manifest['store']['chunks'])}{reuse})"))
+
+
+def verify_index(settings: Settings, corpus_given: bool, force: bool) -> None:
+    """``rag index --verify``: one line on the index (a damaged one is the error), one on the corpus."""
+    from rag.index import verify_index as verify
+
+    if force:
+        raise RagError("--verify checks the index and builds nothing: give it without --force")
+    found = verify(settings.index_dir, settings.corpus_dir if corpus_given else None, settings)
+    out.print(plain(f"index sound: all {found.files} files of {found.path} match their manifest"), soft_wrap=True, highlight=False)
+    if found.corpus_error:
+        line = f"corpus {found.corpus_dir} not compared: {found.corpus_error}"
+    elif not (found.added or found.changed or found.removed):
+        line = f"corpus unchanged since the build ({found.corpus_dir})"
+    else:
+        kinds = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in
+                          (("added", found.added), ("changed", found.changed), ("removed", found.removed)) if names)
+        count = len(found.added) + len(found.changed) + len(found.removed)
+        line = f"{count} corpus file(s) changed since the build ({found.corpus_dir}): {kinds}; `rag index` updates the index"
+    out.print(plain(line), soft_wrap=True, highlight=False)
 
 
 def store_label(description: dict) -> str:
@@ -272,8 +295,17 @@ def register_front_ends(app: typer.Typer) -> None:
             err.print(plain(f"note: the {ep.name!r} commands are unavailable ({ep.value}: {exc})"), highlight=False)
 
 
-register_front_ends(app)
+def register_documents(app: typer.Typer) -> None:
+    """``rag documents …`` (rag/cli_documents.py)."""
+    from rag.cli_documents import app as documents
+
+    app.add_typer(documents, name="documents")
 
 
-if __name__ == "__main__":
-    app()
+if __name__ == "__main__":  # `python -m rag.cli`: run the module that the commands register with
+    from rag.cli import app as registered
+
+    registered()
+else:
+    register_documents(app)
+    register_front_ends(app)

@@ -224,15 +224,20 @@ def _corpus_files(corpus_dir: Path, unusable: dict[str, str]) -> list[Path]:
     return sorted(found)
 
 
+def file_sha256(path: Path, block_bytes: int = BLOCK_BYTES) -> str:
+    """The SHA-256 of a file's bytes (the hash a corpus scan records), read in blocks."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(block_bytes):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
 def scan_document(path: Path, doc_id: str, block_bytes: int = BLOCK_BYTES) -> Document | None:
     """Check, hash and probe one file block by block; None if it is not UTF-8 text (or holds a NUL byte). A PDF,
     HTML or Word file is only hashed."""
     if extracted_kind(path):
-        hasher = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while block := fh.read(block_bytes):
-                hasher.update(block)
-        return Document(doc_id, path, hasher.hexdigest(), True, extracted=True)
+        return Document(doc_id, path, file_sha256(path, block_bytes), True, extracted=True)
     hasher, probe = hashlib.sha256(), BlankLineProbe()
     try:
         for piece in _decoded_blocks(path, hasher, block_bytes):

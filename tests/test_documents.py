@@ -160,8 +160,9 @@ def test_adding_documents_never_overwrites_and_checks_kind_and_size(tmp_path):
     docs = {d.name: d for d in rag.list_documents(rag.load_index(tmp_path / "index"), corpus)}
     assert set(docs) == {"notes.txt", "notes (2).txt", "report.pdf"}
     assert docs["report.pdf"].pages == 2 and docs["notes.txt"].pages is None and docs["report.pdf"].chunks > 0
-    rag.remove_document(corpus, "report.pdf")
+    entry = rag.remove_document(corpus, "report.pdf", tmp_path / "index")
+    assert entry.source == "report.pdf" and (tmp_path / "index" / "trash" / entry.id / "document").is_file()
     with pytest.raises(rag.RagError, match="outside the corpus"):
-        rag.remove_document(corpus, "../index/CURRENT")
+        rag.remove_document(corpus, "../index/CURRENT", tmp_path / "index")
     report = rag.build_index(corpus, tmp_path / "index")
     assert report.embedded == 0 and {c.source for c in rag.load_index(tmp_path / "index").chunks} == {"notes.txt", "notes (2).txt"}

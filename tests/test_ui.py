@@ -65,15 +65,16 @@ def server_index(url: str) -> Path:
 
 
 @contextlib.contextmanager
-def serving(index: Path, corpus: Path, log: Path):
-    """`rag serve` over ``index`` on a free port; yields its URL and stops it afterwards. The page's mechanics are
-    checked with the rules answerer, which answers the seed's questions alike on every machine; the default
-    answerer's outcomes are checked in tests/test_ui_service.py and tests/test_fusion.py."""
+def serving(index: Path, corpus: Path, log: Path, host: str = "127.0.0.1", env: dict | None = None):
+    """`rag serve` over ``index`` on a free port (listening on ``host``, with ``env`` added to the environment);
+    yields its loopback URL and stops it afterwards. The page's mechanics are checked with the rules answerer,
+    which answers the seed's questions alike on every machine; the default answerer's outcomes are checked in
+    tests/test_ui_service.py and tests/test_fusion.py."""
     port = free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1", **(env or {}))
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            serve_command() + ["--host", "127.0.0.1", "--port", str(port), "--index", str(index), "--corpus", str(corpus),
+            serve_command() + ["--host", host, "--port", str(port), "--index", str(index), "--corpus", str(corpus),
                                "--answerer", "rules"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )

@@ -8,8 +8,10 @@
 - ``/ask`` API: ``Client(url).predict(question, history, api_name="/ask")`` returns the ``rag ask --json``
   object, ``history`` being a list of ``{"question", "answer"}``.
 - A documents panel: upload files (.txt, .md, .pdf, .html, .docx) into the corpus folder, see what is indexed
-  (name, pages or size, chunks, when added), remove a document; the index is brought up to date in the
-  background (only what changed is embedded) while questions go on being answered, then swapped in.
+  (name, pages or size, chunks, when added), move a document to the trash (after a confirmation) or restore it;
+  each change and its re-index is one transaction (:class:`rag.DocumentManager`) run in the background while
+  questions go on being answered. Who may change the corpus: :func:`manage_policy`, checked on every request.
+  Every open page refreshes the corpus's parts within :data:`REFRESH_SECONDS` of a change.
 - The heading names the corpus and its document count; the example questions come from its documents.
 
 Example:
@@ -22,9 +24,13 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the app never calls home
 
+import contextlib
+import hmac
 import ipaddress
 import logging
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -47,6 +53,12 @@ DEFAULT_CONCURRENCY = 4
 HISTORY_SENT = 10
 """Earlier turns of a conversation that go with each question (the rewrite step reads the last few)."""
 DOC_COLUMNS = ["document", "pages or size", "chunks", "added (UTC)"]
+MAX_FILES_PER_ADD = 20
+"""Files one "Add to the index" may bring."""
+UPLOAD_CACHE = (300, 900)
+"""Gradio's upload folder is swept every 5 minutes of files older than 15 (uploads that were never added)."""
+REFRESH_SECONDS = 3.0
+"""How often each open page checks whether the corpus changed (a cheap version check)."""
 GENERIC_ERROR = "Sorry, something went wrong while answering. Please try again."
 
 
@@ -60,7 +72,8 @@ class ChatService:
     """What the page and the API do, independent of the layout; one chain serves every session."""
 
     def __init__(self, chain: rag.Chain, settings: rag.Settings, corpus_dir: str | Path | None,
-                 answerers: tuple[str, ...] = ("rules",), default_answerer: str = "rules"):
+                 answerers: tuple[str, ...] = ("rules",), default_answerer: str = "rules", manage: str = "open",
+                 upload_dir: Path | None = None):
         self.chain = chain
         self.settings = settings
         self.corpus_dir = Path(corpus_dir) if corpus_dir is not None else None
@@ -68,6 +81,14 @@ class ChatService:
         self.answerers = answerers
         self.default_answerer = default_answerer if default_answerer in answerers else answerers[0]
         self._indexing = threading.Lock()
+        self.manager = rag.DocumentManager(corpus_dir, settings.index_dir, settings) if corpus_dir is not None else None
+        self.manage = manage
+        """Who may change the corpus: "open" (anyone who reaches the page), "password" or "off" (:func:`manage_policy`)."""
+        self.upload_dir = upload_dir
+        """Where this server's upload route puts files (None: anywhere, for a service used in-process)."""
+        self.version = 0
+        """Counts changes to the corpus and indexing notices, so every session's panel can tell when to refresh."""
+        self.pending: list[str] = []
         self.examples = rag.example_questions(chain.retriever.index)
         """Example questions drawn from the documents (refreshed when the index changes)."""
 
@@ -99,45 +120,108 @@ class ChatService:
         rows = []
         for d in rag.list_documents(self.chain.retriever.index, self.corpus_dir):
             size = f"{d.pages} page{'s' if d.pages != 1 else ''}" if d.pages else f"{d.size / 1024:.1f} KB"
-            rows.append([d.name, size, d.chunks, d.added.replace("T", " ").replace("+00:00", "")])
+            rows.append([rag.documents.shown_name(d.name), size, d.chunks, d.added.replace("T", " ").replace("+00:00", "")])
         return rows
 
-    def _folder(self) -> Path:
-        """The corpus folder that documents are added to and removed from."""
-        if self.corpus_dir is None:
+    # -- changing the corpus (adding, removing, restoring) ------------------------------------------------------
+    def _authorize(self, password: Any) -> rag.DocumentManager:
+        """The document manager, if this request may change the corpus; else a :class:`rag.RagError` saying why.
+        Checked on every change, whatever sent it (the page or a raw call to the queue API)."""
+        if self.manager is None:
             raise rag.RagError("this chat was started without a corpus folder (--corpus): documents cannot be changed here")
-        return self.corpus_dir
+        if self.manage == "off":
+            raise rag.RagError("adding and removing documents is off: this server listens beyond this machine and "
+                               "RAG_ADMIN_PASSWORD is not set")
+        if self.manage == "password":
+            given = password if isinstance(password, str) else ""
+            expected = self.settings.admin_password.get_secret_value()
+            if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace")):
+                time.sleep(1)  # no quick guessing
+                raise rag.RagError("wrong or missing admin password: adding and removing documents needs RAG_ADMIN_PASSWORD")
+        return self.manager
 
-    def _reindex(self, progress) -> str:
-        """Bring the index up to date with the corpus folder and swap the new chain in; returns a status line."""
-        report = rag.build_index(self._folder(), self.settings.index_dir, self.settings,
-                                 progress=lambda stage, done, total: progress((done, total), desc=stage) if progress else None)
-        self.chain = rag.load_chain(self.settings.index_dir, answerer=self.chain.answerer, llm=self.chain.llm,
-                                    settings=self.settings)
-        self.examples = rag.example_questions(self.chain.retriever.index)
-        line = f"Indexed: {report.embedded} passages embedded, {report.reused} reused."
-        return " ".join([line, *(f"Warning: {w}." for w in report.warnings)])
+    def _changed(self, change: rag.Change) -> str:
+        """Swap the new index in (when one was built) and tell every session; returns the status line."""
+        if change.report is not None and change.report.built:
+            self.chain = rag.load_chain(self.settings.index_dir, answerer=self.chain.answerer, llm=self.chain.llm,
+                                        settings=self.settings)
+            self.examples = rag.example_questions(self.chain.retriever.index)
+        self.version += 1
+        return change.summary()
 
-    def upload(self, files: list | None, progress=None) -> str:
-        """Save uploaded files into the corpus folder (a clash gets a new name, never an overwrite) and index them."""
+    @contextlib.contextmanager
+    def _pending(self, what: str):
+        """Announce ``what`` is being indexed to every session while the block runs."""
+        self.pending.append(what)
+        self.version += 1
+        try:
+            yield
+        finally:
+            self.pending.remove(what)
+            self.version += 1
+
+    def _own_upload(self, path: Path) -> Path:
+        """``path`` if it is a file this server received on its upload route; a :class:`rag.RagError` otherwise."""
+        real = path.resolve()
+        if self.upload_dir is not None and not real.is_relative_to(self.upload_dir.resolve()) or not real.is_file():
+            raise rag.RagError(f"{rag.documents.shown_name(path.name)} is not a file uploaded to this page: upload it again")
+        return real
+
+    def upload(self, files: list | None, password: Any = None, progress=None) -> str:
+        """Check, store and index uploaded files (a clash gets a new name, never an overwrite); the uploads are
+        deleted from the upload folder afterwards."""
         paths = [Path(f if isinstance(f, str) else getattr(f, "name", f)) for f in files or []]
         if not paths:
             return "Choose one or more files first."
-        with self._indexing:
-            saved = rag.add_documents(self._folder(), paths, max_mb=self.settings.max_upload_mb)
-            status = self._reindex(progress)
-        return f"Added {', '.join(saved)}. {status}"
+        manager = self._authorize(password)
+        if len(paths) > MAX_FILES_PER_ADD:
+            raise rag.RagError(f"at most {MAX_FILES_PER_ADD} files at a time ({len(paths)} chosen)")
+        real = [self._own_upload(p) for p in paths]
+        try:
+            with self._indexing, self._pending(f"adding {', '.join(p.name for p in paths)}"):
+                return self._changed(manager.add(real, [p.name for p in paths], progress=_progress(progress)))
+        finally:
+            for p in real:
+                if self.upload_dir is not None:
+                    p.unlink(missing_ok=True)
 
-    def remove(self, name: str | None, progress=None) -> str:
-        """Delete a document from the corpus folder and the index."""
-        if not name:
+    def remove(self, name: str | None, password: Any = None, progress=None) -> str:
+        """Move an indexed document to the trash beside the index and drop it from the index."""
+        if not name or not isinstance(name, str):
             return "Choose a document to remove."
-        with self._indexing:
-            if len(self.documents()) <= 1:
-                raise rag.RagError("the corpus must keep at least one document: add another before removing this one")
-            rag.remove_document(self._folder(), name)
-            status = self._reindex(progress)
-        return f"Removed {name}. {status}"
+        manager = self._authorize(password)
+        with self._indexing, self._pending(f"removing {name}"):
+            return self._changed(manager.remove(name, progress=_progress(progress)))
+
+    def restore(self, entry: str | None, password: Any = None, progress=None) -> str:
+        """Put a document back from the trash."""
+        if not entry or not isinstance(entry, str):
+            return "Choose a document in the trash to restore."
+        manager = self._authorize(password)
+        with self._indexing, self._pending(f"restoring {entry}"):
+            return self._changed(manager.restore(entry, progress=_progress(progress)))
+
+    def trash(self) -> list[tuple[str, str]]:
+        """The trash as (label, entry id) choices, most recent first."""
+        if self.manager is None:
+            return []
+        return [(f"{rag.documents.shown_name(e.source)} (removed {e.removed.replace('T', ' ')[:16]})", e.id)
+                for e in self.manager.trash()]
+
+    def notice(self) -> str:
+        """What the documents panel says above its controls: who may change the corpus, what is being indexed."""
+        lines = []
+        if self.pending:
+            lines.append(f"Indexing in progress ({render.esc('; '.join(self.pending))}): answers come from the documents "
+                         "already indexed until it finishes.")
+        if self.manager is None:
+            lines.append("This chat was started without a corpus folder: documents cannot be changed here.")
+        elif self.manage == "off":
+            lines.append("Adding and removing documents is off on this server (it listens beyond this machine and "
+                         "RAG_ADMIN_PASSWORD is not set).")
+        elif self.manage == "password":
+            lines.append("Adding, removing and restoring documents needs the admin password.")
+        return "\n\n".join(lines)
 
     # -- options from the settings accordion (never trusted) ------------------------------------------------
     def options(self, k: Any = None, mode: Any = None, answerer: Any = None) -> dict:
@@ -162,7 +246,7 @@ class ChatService:
 
     def respond(self, message: str | None, turns: list[dict] | None, k=None, mode=None, answerer=None):
         """Stream one turn: yields ``(chat messages, turns, sources panel, input box)``."""
-        question = message if isinstance(message, str) else ""
+        question = encodable(message) if isinstance(message, str) else ""
         turns = list(turns or [])
         number = turns[-1]["turn"] + 1 if turns else 1
         asked = {"role": "user", "content": render.user_html(question)}
@@ -223,6 +307,27 @@ class ChatService:
             raise gr.Error(GENERIC_ERROR, print_exception=False) from None
 
 
+def encodable(text: str) -> str:
+    """``text`` without the characters UTF-8 cannot carry (lone surrogates), which would break the page's stream."""
+    return text.encode("utf-8", "ignore").decode("utf-8")
+
+
+def _progress(progress):
+    """A build's progress callback feeding Gradio's progress bar (or nothing)."""
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress((done, total), desc=stage)
+
+
+def manage_policy(settings: rag.Settings, host: str) -> str:
+    """Who may add and remove documents: with RAG_ADMIN_PASSWORD whoever gives it ("password"); without it,
+    anyone on a loopback-only server ("open": the person at this machine, who can edit the folder anyway),
+    nobody on a server reachable from other machines ("off")."""
+    if settings.admin_password is not None:
+        return "password"
+    return "open" if is_loopback(host) else "off"
+
+
 def parse_history(history: Any, settings: rag.Settings) -> list[tuple[str, str]]:
     """Turns from a list of ``{"question", "answer"}`` (or ``[question, answer]`` pairs) within the history
     limits (:func:`rag.history_turns`); a gr.Error otherwise."""
@@ -238,7 +343,7 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
     Start it with :func:`launch`, which adds the page's CSS and the citation-click script.
     """
     settings = service.settings
-    with gr.Blocks(title="rag-chat: ask the documents", analytics_enabled=False) as demo:
+    with gr.Blocks(title="rag-chat: ask the documents", analytics_enabled=False, delete_cache=UPLOAD_CACHE) as demo:
         turns = gr.State([])
         gr.Markdown(
             "## Ask the documents\nEvery answer quotes the corpus. Choose a marker such as **[1]** to see the "
@@ -272,15 +377,32 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
                 gr.Markdown("### Sources")
                 panel = gr.HTML(render.EMPTY_PANEL, elem_id="rag-sources-panel", js_on_load=None)
                 with gr.Accordion("Documents", open=False, elem_id="rag-documents"):
-                    files = gr.File(label=f"Add documents (.txt, .md, .pdf, .html, .docx; at most {settings.max_upload_mb:g} MB each)",
-                                    file_count="multiple", file_types=list(rag.documents.KINDS), elem_id="rag-upload")
-                    add_btn = gr.Button("Add to the index", variant="primary", elem_id="rag-add")
+                    notice = gr.Markdown(service.notice(), elem_id="rag-doc-notice")
+                    can_change = service.manage != "off" and service.manager is not None
+                    password = gr.Textbox(label="Admin password", type="password", visible=service.manage == "password",
+                                          elem_id="rag-admin-password")
+                    files = gr.File(label=f"Add documents (.txt, .md, .pdf, .html, .docx; at most {settings.max_upload_mb:g} MB "
+                                          f"each, {MAX_FILES_PER_ADD} at a time)",
+                                    file_count="multiple", file_types=list(rag.documents.KINDS), elem_id="rag-upload",
+                                    visible=can_change)
+                    add_btn = gr.Button("Add to the index", variant="primary", elem_id="rag-add", visible=can_change)
                     rows = service.documents()
                     table = gr.Dataframe(rows, headers=DOC_COLUMNS, interactive=False, wrap=True, elem_id="rag-doc-table")
-                    with gr.Row():
-                        chosen = gr.Dropdown([r[0] for r in rows], label="Document", scale=3, elem_id="rag-doc-choice")
-                        remove_btn = gr.Button("Remove", variant="stop", scale=1, elem_id="rag-remove")
+                    with gr.Row(visible=can_change):
+                        chosen = gr.Dropdown([r[0] for r in rows], value=None, allow_custom_value=False,
+                                             label="Document to remove", scale=3, elem_id="rag-doc-choice")
+                        remove_btn = gr.Button("Remove…", variant="stop", scale=1, elem_id="rag-remove")
+                    with gr.Row(visible=False, elem_id="rag-confirm") as confirm_row:
+                        confirm_text = gr.Markdown("", elem_id="rag-confirm-text")
+                        confirm_btn = gr.Button("Move to the trash", variant="stop", scale=0, elem_id="rag-confirm-remove")
+                        cancel_btn = gr.Button("Cancel", scale=0, elem_id="rag-cancel-remove")
+                    with gr.Row(visible=can_change):
+                        trashed = gr.Dropdown(service.trash(), value=None, allow_custom_value=False, label="Trash",
+                                              scale=3, elem_id="rag-trash-choice")
+                        restore_btn = gr.Button("Restore", scale=1, elem_id="rag-restore")
                     status = gr.Markdown("", elem_id="rag-doc-status")
+                    seen = gr.State(-1)
+                    to_remove = gr.State(None)
 
         outputs = [chat, turns, panel, box]
         answering = {"concurrency_limit": concurrency, "concurrency_id": "answer", "api_visibility": "private",
@@ -301,25 +423,50 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
 
         gr.api(ask, api_name="ask", concurrency_limit=concurrency, concurrency_id="answer")
 
-        def changed(message: str):
+        def panel_state(version: int):
+            """Every part of the page that shows the corpus, for a session that saw ``version``."""
+            if version == service.version:
+                return (gr.skip(),) * 7
             rows = service.documents()
-            return (render.esc(message), rows, gr.update(choices=[r[0] for r in rows], value=None), service.corpus_line(), None)
+            names = [r[0] for r in rows]
+            return (service.version, service.corpus_line(), rows, gr.update(choices=names, value=None),
+                    gr.update(choices=service.trash(), value=None), service.notice(),
+                    gr.update(examples=[{"text": q} for q in service.examples] or None))
 
-        def add(paths, progress=gr.Progress()):
+        refreshed = [seen, corpus_line, table, chosen, trashed, notice, chat]
+        quiet = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
+        demo.load(panel_state, [seen], refreshed, **quiet)
+        gr.Timer(REFRESH_SECONDS).tick(panel_state, [seen], refreshed, **quiet)
+
+        def change(action, *args):
             try:
-                return changed(service.upload(paths, progress))
+                message = action(*args)
             except rag.RagError as exc:
                 raise gr.Error(render.friendly_error(exc), print_exception=False) from None
+            return (render.esc(message), None, gr.update(visible=False), None, *panel_state(-1))
 
-        def drop(name, progress=gr.Progress()):
-            try:
-                return changed(service.remove(name, progress))
-            except rag.RagError as exc:
-                raise gr.Error(render.friendly_error(exc), print_exception=False) from None
+        def add(paths, secret, progress=gr.Progress()):
+            return change(service.upload, paths, secret, progress)
 
-        indexing = {"concurrency_limit": 1, "concurrency_id": "index", "api_visibility": "private"}
-        add_btn.click(add, [files], [status, table, chosen, corpus_line, files], **indexing)
-        remove_btn.click(drop, [chosen], [status, table, chosen, corpus_line, files], **indexing)
+        def ask_removal(name):
+            if not name:
+                return gr.update(visible=False), "", None, "Choose a document to remove."
+            question = f"Move **{render.esc(name)}** to the trash? It leaves the index; you can restore it from the trash."
+            return gr.update(visible=True), question, name, ""
+
+        def drop(name, secret, progress=gr.Progress()):
+            return change(service.remove, name, secret, progress)
+
+        def bring_back(entry, secret, progress=gr.Progress()):
+            return change(service.restore, entry, secret, progress)
+
+        indexing = {"concurrency_limit": 1, "concurrency_id": "index", "api_visibility": "private", "show_progress_on": [status]}
+        changed_outputs = [status, files, confirm_row, to_remove, *refreshed]
+        add_btn.click(add, [files, password], changed_outputs, **indexing)
+        confirm_btn.click(drop, [to_remove, password], changed_outputs, **indexing)
+        restore_btn.click(bring_back, [trashed, password], changed_outputs, **indexing)
+        remove_btn.click(ask_removal, [chosen], [confirm_row, confirm_text, to_remove, status], **quiet)
+        cancel_btn.click(lambda: (gr.update(visible=False), None), None, [confirm_row, to_remove], **quiet)
     return demo
 
 
@@ -429,7 +576,7 @@ def _reader_available(settings: rag.Settings) -> bool:
     return True
 
 
-def make_service(settings: rag.Settings, corpus_dir: Path | None, answerer: str | None = None) -> ChatService:
+def make_service(settings: rag.Settings, corpus_dir: Path | None, answerer: str | None = None, **options) -> ChatService:
     """Build the index if it is missing or from an older version, load the chain once; offer every registered
     answerer, the LLM one only when an LLM is configured."""
     if not rag.index_is_current(settings.index_dir):
@@ -442,13 +589,13 @@ def make_service(settings: rag.Settings, corpus_dir: Path | None, answerer: str 
     if answerer == "llm" or llm_configured(settings):
         try:
             chain = rag.load_chain(settings.index_dir, answerer="llm", settings=settings)
-            return ChatService(chain, settings, corpus_dir, offline + ("llm",), answerer)
+            return ChatService(chain, settings, corpus_dir, offline + ("llm",), answerer, **options)
         except (rag.RagError, ImportError) as exc:
             if answerer == "llm":
                 raise rag.RagError(f"the LLM answerer is not available: {exc}") from None
             err.print(f"warning: LLM not available, serving the offline answerers only ({exc})", highlight=False, markup=False, soft_wrap=True)
     chain = rag.load_chain(settings.index_dir, answerer=answerer, settings=settings)
-    return ChatService(chain, settings, corpus_dir, offline, answerer)
+    return ChatService(chain, settings, corpus_dir, offline, answerer, **options)
 
 
 @cli.command()
@@ -473,17 +620,23 @@ def serve(
         if auth is None and not is_loopback(host):
             err.print(f"warning: serving on {host} without a log-in: anyone who can reach this machine can use it "
                       "(set RAG_UI_AUTH=user:password)", highlight=False, markup=False, soft_wrap=True)
-        service = make_service(settings, settings.corpus_dir, answerer)
-        service.warm_up()
-        demo = build_demo(service, concurrency)
-        _, url = launch(demo, host, port, block=False, auth=auth, max_upload_mb=settings.max_upload_mb)
-        warm_route(port, auth, service.first_question)
-        err.print(f"rag chat on {url}  (index {settings.index_dir}; Ctrl-C to stop)", highlight=False, markup=False, soft_wrap=True)
+        uploads = Path(tempfile.mkdtemp(prefix="rag-serve-uploads-"))  # this server's own: no other app's uploads
+        os.environ["GRADIO_TEMP_DIR"] = str(uploads)
         try:
-            while demo.is_running:
-                time.sleep(0.2)
+            service = make_service(settings, settings.corpus_dir, answerer, manage=manage_policy(settings, host),
+                                   upload_dir=uploads)
+            service.warm_up()
+            demo = build_demo(service, concurrency)
+            _, url = launch(demo, host, port, block=False, auth=auth, max_upload_mb=settings.max_upload_mb)
+            warm_route(port, auth, service.first_question)
+            err.print(f"rag chat on {url}  (index {settings.index_dir}; Ctrl-C to stop)", highlight=False, markup=False, soft_wrap=True)
+            try:
+                while demo.is_running:
+                    time.sleep(0.2)
+            finally:
+                demo.close()
         finally:
-            demo.close()
+            shutil.rmtree(uploads, ignore_errors=True)
     except rag.RagError as exc:
         err.print(f"error: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
