@@ -26,7 +26,7 @@ CHART_SCORES = "scores.png"
 CHART_LATENCY = "latency.png"
 CHART_TRADEOFF = "tradeoff.png"
 
-LOWER_IS_BETTER = ("latency", "_ms", "words")
+LOWER_IS_BETTER = ("latency", "_ms", "words", "none_on_answerable", "answered_on_unanswerable")
 """Metrics whose name contains one of these are better when smaller (a negative delta is an improvement)."""
 NEUTRAL = ("items", "questions", "answered", "abstention_rate")
 """Counts and rates that are neither better nor worse when they change."""

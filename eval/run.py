@@ -140,7 +140,8 @@ def summarize(records: Sequence[dict]) -> dict:
     Retrieval (recall@1/3/5, MRR), keyword accuracy, token F1 and citation recall are over answerable items;
     citation precision and validity over all citations; abstention precision/recall over all items, the
     unanswerable ones being the positives (None when there was no abstention, resp. no unanswerable item);
-    answer length over the items that were answered.
+    answer length over the items that were answered; ``none_on_answerable`` (the share of answerable items told
+    "nothing found") and ``answered_on_unanswerable``.
     """
     groups: dict[str, list[dict]] = {"overall": list(records)}
     for r in records:
@@ -168,6 +169,13 @@ def _metrics(records: Sequence[dict]) -> dict:
     out["abstention_precision"] = abstention["abstention_precision"] if any(predicted) else None
     out["abstention_recall"] = abstention["abstention_recall"] if any(truth) else None
     out["answered"] = len(answered)
+    answerable_records = [r for r in records if r["score"]["answerable"]]
+    unanswerable_records = [r for r in records if not r["score"]["answerable"]]
+    # the costly mistakes: "nothing found" (nothing shown) when the documents answer, an answer when they do not
+    out["none_on_answerable"] = (statistics.fmean(r.get("outcome") == "none" for r in answerable_records)
+                                 if answerable_records else None)
+    out["answered_on_unanswerable"] = (statistics.fmean(not r["score"]["abstained"] for r in unanswerable_records)
+                                       if unanswerable_records else None)
     out["median_words"] = statistics.median(s["words"] for s in answered) if answered else 0
     out["mean_words"] = statistics.fmean(s["words"] for s in answered) if answered else 0
     lat = percentiles([r["latency_ms"] for r in records])

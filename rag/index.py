@@ -47,6 +47,7 @@ from rag.errors import RagError
 from rag.extract import Extracted, ExtractError, LimitExceeded
 from rag.paragraphs import Paragraphs, paragraph_of, paragraph_texts
 from rag.records import Chunk
+from rag.relevance import calibrate
 from rag.sandbox import extract_bounded
 from rag.stores import TABLES, RemoteBackend, StoreBackend, VectorStore, open_backend
 
@@ -334,6 +335,7 @@ def _write_build(
         cached.save(folder)
         counts = {"embedded": cached.embedded, "reused": cached.reused}
     query_encoder = export_onnx(cosine_embedder(embedder, settings), folder / ONNX_FILE)
+    relevance = calibrate(embedder, store)  # what an off-topic question scores on this corpus
     (folder / "acronyms.json").write_text(find_acronyms(texts_of_chunks).to_json(), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
         for c in chunks:
@@ -358,6 +360,7 @@ def _write_build(
         "skipped_files": [*skipped, *failed],
         "too_large_files": too_large,
         "counts": {"documents": len(docs) - len(failed), "chunks": len(chunks), "paragraphs": len(texts_of_paragraphs)},
+        "relevance": relevance,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fingerprint": fingerprint,
     }

@@ -206,3 +206,15 @@ def test_document_ranking_metrics():
     assert deep["hit@10"] == 0.0 and deep["mrr@10"] == 0.0 and deep["ndcg@10"] == 0.0
     two = doc_ranking_scores([["a", "x", "b"]], [["a", "b"]])
     assert two["ndcg@10"] == pytest.approx((1 + 1 / 2) / (1 + 1 / math.log2(3)))
+
+
+def test_the_costly_mistakes_are_counted():
+    """"Nothing found" on an answerable item and an answer on an unanswerable one, each as a share."""
+    found, told_none = item("q1"), item("q2")
+    none = item("q3", "unanswerable", answer=None)
+    records = [record(found, f"{TEXT[ALPHA[0]:ALPHA[1]]} [1]", [cite(ALPHA)], [passage(ALPHA)]),
+               {**record(told_none, "The documents do not contain an answer.", [], [passage(GAMMA)], abstained=True),
+                "outcome": "none"},
+               record(none, "Paris [1]", [cite(ALPHA)], [passage(ALPHA)])]
+    s = summarize(records)["overall"]
+    assert s["none_on_answerable"] == 0.5 and s["answered_on_unanswerable"] == 1.0

@@ -3,7 +3,8 @@
 The passages come ordered by the learned fusion (:mod:`rag.fusion`; ``score`` is its probability that a
 passage answers); a heading (a whole short paragraph without sentence punctuation) is never part of an answer. The fusion's decision gives the confidence that the best one answers, and its thresholds
 the outcome: ``answer``; ``related`` ("no direct answer found", the closest passages as related reading);
-``none`` (nothing relevant). An answer is the best passage, then each next one (in fused order, among the
+``none`` (nothing relevant: only when no passage reaches the index's relevance line, :mod:`rag.relevance`). An answer is
+the best passage, then each next one (in fused order, among the
 best few) that either scores almost as high (``close`` of the best) or brings question words the chosen
 ones lack while scoring at least ``support`` of the best, within ``answer_words`` words: one passage when
 one suffices, more for lists and questions of several parts. Every passage is cited as an exact span; the
@@ -38,6 +39,9 @@ class EvidenceAnswerer:
     load_reader: Callable[[], Reader | None] = lambda: None
     crosslingual: Callable[[str], bool] = lambda question: False
     """Whether a question is in another language than the documents (then the fusion's cross-lingual part decides)."""
+    relevance: float | None = None
+    """The index's "nothing relevant" line (:mod:`rag.relevance`): a question whose best passage's e5 cosine
+    reaches it gets the closest passages (``related``), never ``none`` (None: the decision's thresholds alone)."""
     answer_words: int = 80
     span_threshold: float = 0.3
     close: float = 0.9
@@ -57,13 +61,21 @@ class EvidenceAnswerer:
         confidence = self.fusion.confidence(decision_evidence(query.asked, passages), cross)
         outcome = self.fusion.outcome(confidence, self.threshold)
         if outcome != "answer":
-            return abstention(confidence, outcome)
+            return abstention(confidence, self.relevant(passages, outcome))
         chosen = self.evidence_set(query.text, passages)
         citations = [Citation(n, p.source, p.start, p.end, p.text) for n, p in enumerate(chosen, 1)]
         short = None if cross else self._short(query.asked, citations[0])  # the span model reads English
         body = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         text = f"{short.quote} — {body}" if short and short.quote != citations[0].quote else body
         return Reply(text, citations, False, short, confidence, outcome="answer")
+
+    def relevant(self, passages: list[Passage], outcome: str) -> str:
+        """``related`` when something in the documents is relevant (the best e5 cosine reaches the index's line),
+        else ``none``; the decision's ``outcome`` where the index has no line or the passages no cosines."""
+        cosines = [p.dense_score for p in passages if p.dense_score is not None]
+        if self.relevance is None or not cosines:
+            return outcome
+        return "related" if max(cosines) >= self.relevance else "none"
 
     def evidence_set(self, question: str, passages: list[Passage]) -> list[Passage]:
         """The best passage, then those that are nearly as good or cover more of the question (see the module)."""
@@ -96,10 +108,11 @@ def make(retriever, settings, llm=None) -> EvidenceAnswerer:
     from rag.errors import RagError
     from rag.fusion import load_fusion
     from rag.reader import load_reader
+    from rag.relevance import line as relevance_line
 
     if retriever.fusion is None:
         load_fusion(retriever.index.manifest["embedding_model"], settings.fusion_model)  # raises why there is none
         raise RagError("the evidence answerer ranks with the learned fusion: set fusion=true (RAG_FUSION=true)")
     return EvidenceAnswerer(retriever.fusion, settings.fusion_threshold, lambda: load_reader(settings.reader_model),
-                            retriever.crosslingual, answer_words=settings.answer_words,
+                            retriever.crosslingual, relevance=relevance_line(retriever.index.manifest), answer_words=settings.answer_words,
                             span_threshold=settings.span_threshold)
