@@ -43,6 +43,23 @@ _CALLED = re.compile(r"\b(?:what|how) (?:is|was|are|were) (?:the |its |their |[A
 _ROLE_PREFIXES = re.compile(r"\b(deputy|vice|former|acting|assistant|associate|junior|under|ex|co)[\s-]+$", re.I)
 
 
+_REQUESTS = {
+    "summary": re.compile(
+        r"\b(summar(?:y|ies|i[sz]e|i[sz]ing)|overview|tl;?dr|gist|main (?:points|ideas)|key (?:points|takeaways)"
+        r"|in (?:one|two|three|a few|\d+) (?:sentences?|lines|bullet points)"
+        r"|what (?:is|are) (?:this|the|these) (?:documents?|articles?|texts?|files?|pages?) about)\b", re.I),
+    "opinion": re.compile(
+        r"\b(do you (?:think|agree|like|believe)|your (?:opinion|view|take)|would you (?:recommend|advise)"
+        r"|what do you (?:feel|believe|think|recommend)|is it (?:worth it|a good idea))\b", re.I),
+}
+
+
+def request_kind(question: str) -> str | None:
+    """``"summary"`` or ``"opinion"`` when an English question asks for something a quoting system cannot give
+    (a summary, an opinion); else None."""
+    return next((kind for kind, pattern in _REQUESTS.items() if pattern.search(question)), None)
+
+
 def answer_type(question: str) -> str | None:
     """The kind of thing the question asks for: date, number, duration, place, name, or None."""
     for pattern, kind in _TYPE_RULES:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.answerers import ABSTAIN_TEXT, Answerer, Query, Reply, check_name, make_answerer
-from rag.answerers.base import stream_words
+from rag.answer_types import request_kind
+from rag.answerers.base import REQUEST_TEXTS, stream_words
 from rag.config import Mode, Settings
 from rag.errors import RagError
 from rag.records import Answer, Passage
@@ -119,7 +120,9 @@ class Chain:
         """Yield the answer text in pieces as it is ready, then the final :class:`Answer` (equal to ``ask``'s)."""
         state = self._prepare({"question": question, "history": history or [], **options})
         answerer = self._get(state.get("answerer"))
-        if hasattr(answerer, "stream"):
+        if (request := self._request(answerer, state)) is not None:
+            pieces = stream_words(request)
+        elif hasattr(answerer, "stream"):
             pieces = answerer.stream(state["query"], state["passages"])
         else:
             pieces = stream_words(answerer.answer(state["query"], state["passages"]))
@@ -163,8 +166,18 @@ class Chain:
         return list(self.retriever.search(query.text, k=state.get("k"), mode=state.get("mode")))
 
     def _answer(self, state: dict) -> Answer:
-        reply = self._get(state.get("answerer")).answer(state["query"], state["passages"])
+        answerer = self._get(state.get("answerer"))
+        reply = self._request(answerer, state) or answerer.answer(state["query"], state["passages"])
         return self._finish(state, reply)
+
+    @staticmethod
+    def _request(answerer, state: dict) -> Reply | None:
+        """For an answerer that only quotes, a request for a summary or an opinion gets a reply saying so, with the
+        passages that best match it as related reading (not "the documents do not contain an answer")."""
+        kind = request_kind(state["query"].asked)
+        if kind is None or getattr(answerer, "writes", False) or not state["passages"]:
+            return None
+        return Reply(REQUEST_TEXTS[kind], [], True, None, None, outcome="related")
 
     def _finish(self, state: dict, reply: Reply) -> Answer:
         question = clean_question(state["question"], self.settings.max_question_chars)

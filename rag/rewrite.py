@@ -1,14 +1,17 @@
-"""Offline follow-up rewriting: a question that leans on the conversation gets the previous turn as context.
+"""Offline follow-up rewriting: a question that leans on the conversation is completed with what it is about.
 
 A question is surely a follow-up when it has a pronoun or demonstrative that points back ("it", "they",
 "that") or opens like a continuation ("and", "what about"); it may be one when it has at most three content
 words and names nothing ("Where were the talks held?"): the chain then searches it both ways and keeps the
-reading whose best passage better matches the question as asked (see Chain._retrieve). The context is the previous question and the start of the previous answer,
-which name what the question refers to.
+reading whose best passage better matches the question as asked (see Chain._retrieve). A question that names
+its own subject is searched as asked.
+
+The context is the subject of the conversation, never an answer's text: the earlier question (and the one
+before it when that one was a follow-up too), and the names the last answer gave (a refusal gives none).
 
 Example:
     >>> rewrite_query("When was it held?", [("Where was the dialogue held?", "In Beijing [1].")])
-    Query(asked='When was it held?', context='Where was the dialogue held? In Beijing.', maybe=False)
+    Query(asked='When was it held?', context='Where was the dialogue held? Beijing', maybe=False)
     >>> rewrite_query("Where was the dialogue held?", []).text
     'Where was the dialogue held?'
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from rag.answerers.base import Query
+from rag.answerers.base import ABSTAIN_TEXT, RELATED_TEXT, Query
 
 _WORD = re.compile(r"[A-Za-z0-9’'-]+")
 _MARKER = re.compile(r"\s*\[\d+\]")
@@ -50,22 +53,52 @@ def is_follow_up(question: str) -> bool:
     return follow_up(question) is not None
 
 
-def rewrite_query(question: str, history: list[tuple[str, str]] | None, answer_words: int = 25) -> Query:
+def rewrite_query(question: str, history: list[tuple[str, str]] | None, names: int = 4) -> Query:
     """The query for ``question`` given ``(question, answer)`` turns, oldest first; ``maybe`` marks a question
     that may stand alone."""
     question = question.strip()
     kind = follow_up(question) if history else None
     if kind is None:
         return Query(question)
-    prev_q, prev_a = history[-1]
-    return Query(question, f"{prev_q.strip()} {_opening(prev_a, answer_words)}".strip(), maybe=kind == "maybe")
+    return Query(question, subject(history, names), maybe=kind == "maybe")
 
 
-def _opening(answer: str, limit: int) -> str:
-    """The answer's first sentence when it has at most ``limit`` words, else its first ``limit`` words and "…"
-    (never a phrase cut without saying so)."""
-    words = _MARKER.sub("", answer).split()
-    for n, word in enumerate(words[:limit], 1):
-        if word.endswith((".", "!", "?")) and n >= 2:
-            return " ".join(words[:n])
-    return " ".join(words[:limit]) + (" …" if len(words) > limit else "")
+def subject(history: list[tuple[str, str]], names: int = 4) -> str:
+    """What the conversation is about: the last question (with the turn before it when the last leaned on it) and
+    up to ``names`` names from their answers (none from a refusal)."""
+    turns = history[-2:] if len(history) > 1 and follow_up(history[-1][0]) == "sure" else history[-1:]
+    questions = [q.strip() for q, _ in turns]
+    found = [n for _, a in turns if not a.strip().startswith(_REFUSALS) for n in _names(a, names)]
+    asked = " ".join(questions).lower()
+    kept = list(dict.fromkeys(n for n in found if n.lower() not in asked))[:names]
+    return " ".join([*questions, *kept]).strip()
+
+
+_NAME = re.compile(r"[A-Z][\w’'-]*(?:\s+(?:of|the|and|de|du|von|van|al|[A-Z][\w’'-]*|[0-9][0-9,:.]*[0-9]|[0-9]+))*")
+_REFUSALS = (ABSTAIN_TEXT[:30], RELATED_TEXT[:30])
+_OPENING = {"in", "on", "at", "during", "after", "before", "since", "yes", "no", "we", "you", "i", "if", "all", "both",
+            "each", "every", "some", "most", "only", "not", "there", "here", "under", "over", "until", "while", "as",
+            "into", "through", "between", "against", "without", "within", "please", "see", "note", "also", "then",
+            "first", "next", "finally", "however", "because", "although", "when", "where", "once", "up", "our", "my",
+            "your", "no", "none", "nothing", "just", "about", "around", "each", "per", "zero", "one", "two", "three"}
+
+
+def _names(answer: str, limit: int) -> list[str]:
+    """Proper names of ``answer`` in order, each once: runs of capitalised words (with the figures inside them,
+    "January 4"), a sentence's opening word only when it is no common word ("Afghanistan.", not "During");
+    citation markers left out."""
+    text = _MARKER.sub("", answer)
+    out: list[str] = []
+    for m in _NAME.finditer(text):
+        name = m.group(0).rstrip(" -’'").removesuffix(" and").removesuffix(" of").removesuffix(" the")
+        before = text[: m.start()].rstrip()
+        if not before or before.endswith((".", "!", "?", ":", "—", "–", "-")):  # a sentence's first word
+            first, _, rest = name.partition(" ")
+            if first.lower() in _STOP or first.lower() in _ANAPHORA or first.lower() in _OPENING:
+                name = rest
+        if not any(ch.isalpha() for ch in name) or name.lower() in _STOP or name in out:
+            continue
+        out.append(name)
+        if len(out) == limit:
+            break
+    return out

@@ -91,14 +91,19 @@ def test_rewrite_rules():
     assert follow_up("And when?") == "sure" and follow_up("Where were the talks held?") == "maybe"
 
 
-def test_the_searched_query_quotes_the_previous_answer_whole_or_says_it_is_cut():
-    long_answer = ("They identified new areas of future cooperation across multiple dimensions, including an upgraded "
-                   "version of the corridor, counter-terrorism cooperation, regional security collaboration, global governance and "
-                   "the coordination of their positions in multilateral forums [1].")
-    context = rewrite_query("When was it agreed?", [("What did they agree?", long_answer)]).context
-    assert context.endswith(" …") and "[1]" not in context
-    context = rewrite_query("When was it agreed?", [("What did they agree?", "An upgraded corridor [1]. Also more [2].")]).context
-    assert context == "What did they agree? An upgraded corridor."
+def test_the_searched_query_carries_the_subject_never_an_answers_text_or_a_refusal():
+    long_answer = ("Deputy Prime Minister and Foreign Minister Ishaq Dar led the delegation, which identified new areas "
+                   "of future cooperation with Beijing, including an upgraded version of the corridor [1].")
+    context = rewrite_query("and who did he meet?", [("who led the pakistani delegation", long_answer)]).context
+    assert context == "who led the pakistani delegation Deputy Prime Minister and Foreign Minister Ishaq Dar Beijing"
+    assert "cooperation" not in context and "[1]" not in context
+    for refusal in (rag.answerers.base.ABSTAIN_TEXT, rag.answerers.base.RELATED_TEXT):
+        query = rewrite_query("and who did he meet?", [("who led the pakistani delegation", refusal)])
+        assert query.context == "who led the pakistani delegation"
+    two = [("Which organisation will Pakistan chair?", "The Shanghai Cooperation Organisation [1]."),
+           ("And when?", "In 2026-2027 [1].")]
+    assert (rewrite_query("What does China support it doing?", two).context
+            == "Which organisation will Pakistan chair? And when? Shanghai Cooperation Organisation")
 
 
 def test_what_an_acronym_stands_for_is_answered_by_its_definition(rules):
@@ -182,9 +187,9 @@ def test_multi_part_questions():
 
 
 def test_follow_up_context_does_not_change_what_is_asked():
-    query = rewrite_query("When was it held?", [("Which round was held in 2026?", "The seventh [1].")])
-    assert query.asked == "When was it held?" and query.context == "Which round was held in 2026? The seventh."
-    assert query.text == "When was it held? Which round was held in 2026? The seventh." and not query.maybe
+    query = rewrite_query("When was it held?", [("Which round was held in 2026?", "The Seventh Round [1].")])
+    assert query.asked == "When was it held?" and query.context == "Which round was held in 2026? Seventh Round"
+    assert query.text == "When was it held? Which round was held in 2026? Seventh Round" and not query.maybe
 
 
 def test_a_standalone_question_after_another_topic_is_searched_alone(chain):
@@ -237,3 +242,17 @@ def test_acronyms_the_corpus_defines(tmp_path):
     answer = chain.ask("What does NVR stand for?")
     assert [c.quote[:34] for c in answer.citations] == ["The Northern Valley Railway (NVR) "], "the sentence that spells it out"
     assert chain.ask("What does XYZ stand for?").abstained
+
+
+def test_a_request_for_a_summary_or_an_opinion_is_declined_with_the_closest_passages(chain):
+    from rag.answer_types import request_kind
+
+    assert request_kind("summarize the article in two sentences") == "summary"
+    assert request_kind("What is this document about?") == "summary"
+    assert request_kind("what do you think of the corridor") == "opinion"
+    assert request_kind("Which port will the corridor develop?") is None and request_kind("Should I bring ID?") is None
+    for question, kind in (("summarize the article in two sentences", "summary"), ("what do you think of CPEC?", "opinion")):
+        answer = chain.ask(question)
+        assert answer.outcome == "related" and answer.text == rag.answerers.base.REQUEST_TEXTS[kind] and answer.passages
+        streamed = list(chain.stream(question))
+        assert streamed[-1].text == answer.text and "".join(p for p in streamed if isinstance(p, str)).strip() == answer.text

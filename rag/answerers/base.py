@@ -15,6 +15,13 @@ from rag.records import Citation, Passage, ShortAnswer
 
 ABSTAIN_TEXT = "The documents do not contain an answer to this question."
 RELATED_TEXT = "No direct answer found in the documents. The closest passages are listed as related reading."
+REQUEST_TEXTS = {
+    "summary": "I can only quote the documents, not write a summary of them. The passages that best match your "
+               "request are listed as related reading.",
+    "opinion": "I can only quote what the documents say, not give an opinion. The passages that best match your "
+               "question are listed as related reading.",
+}
+"""What an answerer that only quotes says to a request for a summary or an opinion (:func:`rag.answer_types.request_kind`)."""
 OUTCOMES = ("answer", "related", "none")
 """A confident answer; no direct answer, with the closest passages marked as such; nothing relevant."""
 

@@ -135,6 +135,9 @@ class _Verified:
 class LLMAnswerer:
     """Answer with a chat model, then keep only verified sentences (see the module docstring)."""
 
+    writes = True
+    """It writes its own sentences, so it may take a request for a summary (the chain's quoting answerers decline)."""
+
     def __init__(self, model: BaseChatModel, fallback: Answerer, min_support: float = 0.6):
         self.model = model
         self.fallback = fallback
