@@ -16,13 +16,15 @@ from __future__ import annotations
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.answerers import ABSTAIN_TEXT, Answerer, Query, Reply, check_name, make_answerer
+from pydantic import BaseModel, Field
+
 from rag.answer_types import request_kind
+from rag.answerers import ABSTAIN_TEXT, Answerer, Query, Reply, check_name, make_answerer
 from rag.answerers.base import REQUEST_TEXTS, stream_words
 from rag.config import Mode, Settings
 from rag.errors import RagError
@@ -36,6 +38,17 @@ if TYPE_CHECKING:
 __all__ = ["ABSTAIN_TEXT", "Chain", "History", "clean_question", "history_turns", "load_chain"]
 
 History = list[tuple[str, str]]
+
+
+class ChainInput(BaseModel):
+    """What the chain's Runnable takes (:meth:`Chain.as_runnable`)."""
+
+    question: str = Field(description="A question about the documents.")
+    history: list[tuple[str, str] | dict[str, str]] = Field(
+        default_factory=list, description='Earlier turns, oldest first: (question, answer) pairs or {"question", "answer"}.')
+    k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve (default: the top_k setting).")
+    mode: Mode | None = Field(None, description="Retrieval mode: hybrid, dense or bm25 (default: the mode setting).")
+    answerer: str | None = Field(None, description="evidence, rules, reader or llm (default: the answerer setting).")
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -100,16 +113,61 @@ class Chain:
             return self._answerers[name]
 
     def as_runnable(self) -> Runnable:
-        """The chain as a LangChain ``Runnable``: input ``{"question", "history"?, "k"?, "mode"?, "answerer"?}``, output :class:`Answer`."""
+        """The chain as a LangChain ``Runnable``: input :class:`ChainInput` (``{"question", "history"?, "k"?,
+        "mode"?, "answerer"?}``, typed, so ``as_tool()`` needs no arguments), output :class:`Answer`. Its steps
+        (rewrite, retrieve with the retriever as a child run, answer) show in callbacks and traces; ``stream`` and
+        ``astream`` yield the pieces :meth:`stream` yields, then the :class:`Answer`."""
         if self._runnable is None:  # LangChain is imported on first use only (about a second of start-up)
             from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
             self._runnable = (
-                RunnablePassthrough.assign(query=RunnableLambda(self._rewrite, name="rewrite"))
-                | RunnableLambda(self._retrieve, name="retrieve")
-                | RunnableLambda(self._answer, name="answer")
-            )
+                RunnableLambda(self._start, name="start")
+                | RunnablePassthrough.assign(query=RunnableLambda(self._rewrite, name="rewrite"))
+                | RunnableLambda(self._retrieve_traced, name="retrieve")
+                | RunnableLambda(self._answer_pieces, afunc=self._answer_pieces_async, name="answer")
+            ).with_types(input_type=ChainInput, output_type=Answer)
         return self._runnable
+
+    @staticmethod
+    def _start(inputs) -> dict:
+        """The Runnable's input validated (a clear :class:`RagError` otherwise), and the clock started."""
+        from pydantic import ValidationError
+
+        try:
+            given = ChainInput.model_validate(inputs).model_dump()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "input"
+            raise RagError(f"invalid chain input: {where}: {first['msg']}") from None
+        return dict(given, started=time.perf_counter())
+
+    def _retrieve_traced(self, state: dict, run_manager=None) -> dict:
+        """:meth:`_retrieve`, reported to the callbacks as a retriever run (query in, documents out)."""
+        if run_manager is None:
+            return self._retrieve(state)
+        from langchain_core.documents import Document
+
+        run = run_manager.get_child().on_retriever_start({"name": "rag.Retriever"}, state["query"].text, name="Retriever")
+        try:
+            state = self._retrieve(state)
+        except BaseException as exc:
+            run.on_retriever_error(exc)
+            raise
+        run.on_retriever_end([Document(page_content=p.text, metadata={"source": p.source, "start": p.start, "end": p.end,
+                                                                        "score": p.score}) for p in state["passages"]])
+        return state
+
+    def _answer_pieces(self, state: dict) -> Iterator[str | Answer]:
+        """The answer step as a generator: the text in pieces, then the :class:`Answer` (``invoke`` keeps the last)."""
+        yield from self._pieces(state)
+
+    async def _answer_pieces_async(self, state: dict) -> AsyncIterator[str | Answer]:
+        """:meth:`_answer_pieces` for ``ainvoke`` / ``astream``: each piece computed in a worker thread."""
+        import asyncio
+
+        loop, pieces, end = asyncio.get_running_loop(), iter(self._pieces(state)), object()
+        while (piece := await loop.run_in_executor(None, next, pieces, end)) is not end:
+            yield piece
 
     def ask(self, question: str, history: History | None = None, *, k: int | None = None, mode: Mode | None = None, answerer: str | None = None) -> Answer:
         """Answer ``question``; ``history`` is the earlier ``(question, answer)`` turns, oldest first."""
@@ -118,7 +176,9 @@ class Chain:
 
     def stream(self, question: str, history: History | None = None, **options) -> Iterator[str | Answer]:
         """Yield the answer text in pieces as it is ready, then the final :class:`Answer` (equal to ``ask``'s)."""
-        state = self._prepare({"question": question, "history": history or [], **options})
+        return self._pieces(self._prepare({"question": question, "history": history or [], **options}))
+
+    def _pieces(self, state: dict) -> Iterator[str | Answer]:
         answerer = self._get(state.get("answerer"))
         if (request := self._request(answerer, state)) is not None:
             pieces = stream_words(request)

@@ -136,6 +136,42 @@ def test_runnable_invoke(chain):
     assert isinstance(runnable, Runnable)
     answer = runnable.invoke({"question": "Where did the author see police restrictions?", "history": []})
     assert isinstance(answer, rag.Answer) and "Lahore" in answer.text
+    assert answer.latency_ms > 1  # measured from the start of the run, not from the answer step
+
+
+def test_the_runnable_is_typed_streams_like_the_chain_and_reports_its_retriever(chain):
+    import asyncio
+
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    runnable, question = chain.as_runnable(), "What did the two sides agree about terrorism?"
+    tool = runnable.as_tool(name="ask_documents", description="Answer a question from the documents.")
+    assert set(tool.args) == {"question", "history", "k", "mode", "answerer"}
+    assert isinstance(tool.invoke({"question": question}), rag.Answer)
+    expected = list(chain.stream(question))
+    streamed = list(runnable.stream({"question": question}))
+
+    async def collect():
+        return [piece async for piece in runnable.astream({"question": question})]
+
+    for pieces in (streamed, asyncio.run(collect())):
+        assert pieces[:-1] == expected[:-1] and len(pieces) > 2 and pieces[-1].text == expected[-1].text
+    follow = runnable.invoke({"question": "And when?", "history": [{"question": question, "answer": expected[-1].text}]})
+    assert follow.rewritten_query.startswith("And when?")
+
+    class Seen(BaseCallbackHandler):
+        def __init__(self):
+            self.retrievals = []
+
+        def on_retriever_end(self, documents, *, parent_run_id=None, **kwargs):
+            self.retrievals.append((len(documents), parent_run_id))
+
+    seen = Seen()
+    runnable.invoke({"question": question, "k": 3}, config={"callbacks": [seen]})
+    assert len(seen.retrievals) == 1 and seen.retrievals[0][0] == 3 and seen.retrievals[0][1] is not None
+    for bad, why in (({"question": question, "k": 0}, "k"), ({"question": question, "mode": "fuzzy"}, "mode"), ({}, "question")):
+        with pytest.raises(rag.RagError, match=f"invalid chain input: {why}"):
+            runnable.invoke(bad)
 
 
 @pytest.mark.parametrize(
