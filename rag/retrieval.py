@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from langchain_core.retrievers import BaseRetriever
 
 MODES = ("hybrid", "dense", "bm25")
+MAX_K = 100
+"""The most passages one LangChain retriever call returns (as the ``top_k`` setting's bound)."""
 VECTOR_CACHE = 20_000
 """Sentence vectors kept for :meth:`Retriever.cosines` (about 30 MB)."""
 
@@ -239,32 +241,83 @@ class Retriever:
         return self.before(passage, within_paragraph=self.settings.reader_context == "paragraph")
 
     def as_langchain(self, k: int | None = None, mode: Mode | None = None) -> BaseRetriever:
-        """This retriever as a LangChain ``BaseRetriever``; Documents carry source, start, end and score."""
-        return _langchain_retriever_class()(retriever=self, k=k or self.settings.top_k, mode=mode or self.settings.mode)
+        """This retriever as a LangChain ``BaseRetriever``, returning ``k`` passages (1 to :data:`MAX_K`; default
+        the ``top_k`` setting) searched in ``mode`` (``hybrid``, ``dense`` or ``bm25``; default the ``mode``
+        setting). A ``k`` out of range or an unknown mode is a :class:`RagError` here, when the object is made;
+        ``invoke(query, k=3, mode="dense")`` (and ``ainvoke``) overrides either for one call, checked the same way.
+
+        Each Document is a passage (an exact span of its file) with ``source``, ``start``, ``end``, ``chunk_id``
+        and ``score`` in its metadata. What ``score`` means depends on the mode (higher is better in each):
+
+        - ``hybrid`` (with the learned fusion, the default): the fusion's probability, 0 to 1, that the passage
+          answers the query; without a fusion card for the index's model (or with ``fusion=false``): the
+          reciprocal rank fusion score ``Σ weight / (rrf_k + rank)``;
+        - ``dense``: the cosine similarity of the query (e5's query role) and the passage, -1 to 1;
+        - ``bm25``: the raw BM25 score of the passage, 0 and up, comparable only within one query;
+        - with ``rerank`` on, in any mode: the reader's probability that the passage answers.
+        """
+        return _langchain_retriever_class()(retriever=self, k=self.settings.top_k if k is None else k,
+                                            mode=mode or self.settings.mode)
+
+
+def check_k(k: int) -> int:
+    """``k`` if it is a whole number of passages from 1 to :data:`MAX_K`, else a :class:`RagError`."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+        raise RagError(f"k must be a whole number of passages from 1 to {MAX_K}, not {k!r}")
+    return int(k)
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`MODES`, else a :class:`RagError`."""
+    if mode not in MODES:
+        raise RagError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
+    return mode
 
 
 @lru_cache(maxsize=1)
 def _langchain_retriever_class() -> type:
     """The LangChain adapter class, defined on first use so that importing this module does not import LangChain."""
-    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables.config import run_in_executor
+    from pydantic import field_validator
 
     class LangchainRetriever(BaseRetriever):
-        """LangChain adapter for :class:`Retriever` (use :meth:`Retriever.as_langchain`)."""
+        """LangChain adapter for :class:`Retriever` (use :meth:`Retriever.as_langchain`, whose docstring says what
+        ``metadata["score"]`` means in each mode). ``k`` (1 to :data:`MAX_K`) and ``mode`` are checked when the
+        object is made, with a :class:`RagError`; ``invoke(query, k=..., mode=...)`` overrides them for one call."""
 
         retriever: Any
         k: int = 5
         mode: str = "hybrid"
 
-        def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        @field_validator("k")
+        @classmethod
+        def _valid_k(cls, k: int) -> int:
+            return check_k(k)  # a RagError passes through pydantic unchanged
+
+        @field_validator("mode")
+        @classmethod
+        def _valid_mode(cls, mode: str) -> str:
+            return check_mode(mode)
+
+        def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                    k: int | None = None, mode: str | None = None) -> list[Document]:
+            k = self.k if k is None else check_k(k)
+            mode = self.mode if mode is None else check_mode(mode)
             return [
                 Document(
                     page_content=p.text,
                     metadata={"source": p.source, "start": p.start, "end": p.end, "score": p.score, "chunk_id": p.id},
                 )
-                for p in self.retriever.search(query, k=self.k, mode=self.mode)
+                for p in self.retriever.search(query, k=k, mode=mode)
             ]
+
+        async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
+                                           k: int | None = None, mode: str | None = None) -> list[Document]:
+            return await run_in_executor(None, self._get_relevant_documents, query, run_manager=run_manager.get_sync(),
+                                         k=k, mode=mode)
 
     LangchainRetriever.__module__ = __name__
     return LangchainRetriever
