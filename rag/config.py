@@ -88,6 +88,10 @@ class Settings(BaseSettings):
         None, description="Password that adding, removing and restoring documents in the chat page needs; without it, "
         "only a server listening on loopback (127.0.0.1) lets its page change the corpus.",
     )
+    api_key: SecretStr | None = Field(
+        None, description="Key for the chat server's HTTP API under /v1 (`Authorization: Bearer KEY`, an OpenAI client's "
+        "api_key); with it or ui_auth set, every /v1 route needs one of them.",
+    )
     vector_store: Literal["faiss", "milvus"] = Field(
         "faiss", description="Where the vectors and BM25 live: faiss (files in the index folder) or milvus (Milvus Lite, or a server at milvus_uri)."
     )

@@ -90,6 +90,9 @@ def serving(index: Path, corpus: Path, log: Path, host: str = "127.0.0.1", env: 
                 with urllib.request.urlopen(url + "gradio_api/info", timeout=2) as resp:
                     if resp.status == 200:
                         break
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401:  # up, behind RAG_UI_AUTH
+                    break
             except OSError:
                 pass
             if time.monotonic() > deadline:

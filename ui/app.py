@@ -7,6 +7,8 @@
 - Each browser session keeps its own history (``gr.State``); answering requests queue with a concurrency limit.
 - ``/ask`` API: ``Client(url).predict(question, history, api_name="/ask")`` returns the ``rag ask --json``
   object, ``history`` being a list of ``{"question", "answer"}``.
+- The HTTP API under ``/v1/`` (``ui.api``: ask, search, documents, OpenAI-compatible chat completions) on the same
+  server and over the same :class:`ChatService`.
 - A documents panel: upload files (.txt, .md, .pdf, .html, .docx) into the corpus folder, see what is indexed
   (name, pages or size, chunks, when added), move a document to the trash (after a confirmation) or restore it;
   each change and its re-index is one transaction (:class:`rag.DocumentManager`) run in the background while
@@ -471,13 +473,14 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
 
 
 def launch(demo: gr.Blocks, host: str, port: int, *, block: bool = True, quiet: bool = True, max_size: int | None = 256,
-           auth: tuple[str, str] | None = None, max_upload_mb: float = 10):
+           auth: tuple[str, str] | None = None, max_upload_mb: float = 10, app_kwargs: dict | None = None):
     """Queue and start the server (loopback unless ``host`` says otherwise); returns ``(app, url)``. Gradio's
-    upload route refuses files over ``max_upload_mb``."""
+    upload route refuses files over ``max_upload_mb``; ``app_kwargs`` go to the FastAPI app Gradio creates (the
+    HTTP API's routes: :meth:`ui.api.HttpApi.app_kwargs`)."""
     demo.queue(max_size=max_size)
     app, url, _ = demo.launch(
         server_name=host, server_port=port, share=False, quiet=quiet, prevent_thread_lock=not block, auth=auth,
-        max_file_size=int(max_upload_mb * 2**20),
+        max_file_size=int(max_upload_mb * 2**20), app_kwargs=app_kwargs,
         show_error=False, footer_links=["api", "settings"], run_history=False, ssr_mode=False, mcp_server=False,
         enable_monitoring=False, css=render.CSS, head=render.CLICK_JS,
     )
@@ -627,9 +630,14 @@ def serve(
                                    upload_dir=uploads)
             service.warm_up()
             demo = build_demo(service, concurrency)
-            _, url = launch(demo, host, port, block=False, auth=auth, max_upload_mb=settings.max_upload_mb)
+            from ui.api import HttpApi  # the /v1 HTTP API, on the same server and service
+
+            api = HttpApi(service, concurrency)
+            _, url = launch(demo, host, port, block=False, auth=auth, max_upload_mb=settings.max_upload_mb,
+                            app_kwargs=api.app_kwargs())
             warm_route(port, auth, service.first_question)
             err.print(f"rag chat on {url}  (index {settings.index_dir}; Ctrl-C to stop)", highlight=False, markup=False, soft_wrap=True)
+            err.print(f"HTTP API on {url}v1/  (OpenAPI: {url}openapi.json)", highlight=False, markup=False, soft_wrap=True)
             try:
                 while demo.is_running:
                     time.sleep(0.2)
