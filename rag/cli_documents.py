@@ -23,6 +23,13 @@ def _manager(corpus: Path | None, index: Path | None):
     return DocumentManager(settings.corpus_dir, settings.index_dir, settings), settings
 
 
+def _confirm(yes: bool, question: str, declined: str) -> None:
+    """Go on when ``--yes`` was given or the user answers yes; else say ``declined`` and exit 1."""
+    if not yes and not typer.confirm(question, default=False, err=True):
+        err.print(declined)
+        raise typer.Exit(1)
+
+
 def _report(change) -> None:
     out.print(plain(change.summary()), highlight=False, soft_wrap=True)
     if change.refused and not (change.added or change.removed or change.restored):
@@ -68,9 +75,7 @@ def remove(name: Annotated[str, typer.Argument(help="The document, as `rag docum
            yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False):
     """Move NAME to the trash beside the index and drop it from the index (`rag documents restore NAME` undoes it)."""
     manager, settings = _manager(corpus, index)
-    if not yes and not typer.confirm(f"Move {name} to the trash ({settings.index_dir / 'trash'})?", default=False, err=True):
-        err.print("nothing removed")
-        raise typer.Exit(1)
+    _confirm(yes, f"Move {name} to the trash ({settings.index_dir / 'trash'})?", "nothing removed")
     _report(manager.remove(name))
 
 
@@ -103,8 +108,6 @@ def purge(key: Annotated[str, typer.Argument(help="A trash id, or the document's
           yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False):
     """Delete a document from the trash for good."""
     manager, _ = _manager(corpus, index)
-    if not yes and not typer.confirm(f"Delete {key} from the trash for good?", default=False, err=True):
-        err.print("nothing deleted")
-        raise typer.Exit(1)
+    _confirm(yes, f"Delete {key} from the trash for good?", "nothing deleted")
     entry = manager.purge(key)
     out.print(plain(f"deleted {entry.source} (trash id {entry.id}) for good"), highlight=False)

@@ -18,13 +18,13 @@ traceback. The routes go into Gradio's own FastAPI app through ``launch(app_kwar
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 import logging
 import shutil
 import tempfile
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Callable, Literal
 
@@ -45,7 +45,7 @@ from starlette.middleware import Middleware
 import rag
 from rag.chain import clean_question
 from ui import render
-from ui.app import GENERIC_ERROR, HISTORY_SENT, MAX_FILES_PER_ADD, MAX_K, MODES, ChatService, parse_auth
+from ui.app import GENERIC_ERROR, HISTORY_SENT, MAX_FILES_PER_ADD, MAX_K, MODES, ChatService, parse_auth, same_secret
 
 log = logging.getLogger("ui.api")
 
@@ -241,10 +241,6 @@ class Gate:
         return await self.app(scope, replay, send)
 
 
-def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
-
-
 # -- the API ------------------------------------------------------------------------------------------------
 class HttpApi:
     """The ``/v1`` routes over ``service``; :meth:`app_kwargs` adds them to the server's FastAPI app."""
@@ -306,13 +302,13 @@ class HttpApi:
         value = value.strip()
         if scheme.lower() == "bearer":
             secrets = [s for s in (self.key, self.login[1] if self.login else None) if s]
-            return any(_same(value, s) for s in secrets)
+            return any(same_secret(value, s) for s in secrets)
         if scheme.lower() == "basic" and self.login:
             try:
                 user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
             except (ValueError, UnicodeDecodeError):
                 return False
-            return _same(user, self.login[0]) & _same(password, self.login[1])
+            return same_secret(user, self.login[0]) & same_secret(password, self.login[1])
         return False
 
     # -- computing answers: at most `concurrency` at once ---------------------------------------------------
@@ -464,8 +460,7 @@ class HttpApi:
     def _documents(self) -> dict:
         service = self.service
         listed = rag.list_documents(service.chain.retriever.index, service.corpus_dir)
-        return {"documents": [{"name": d.name, "size": d.size, "pages": d.pages, "chunks": d.chunks, "added": d.added}
-                              for d in listed],
+        return {"documents": [asdict(d) for d in listed],
                 "indexing": list(service.pending)}
 
     async def _may_change(self, password: str | None) -> None:

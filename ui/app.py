@@ -136,8 +136,7 @@ class ChatService:
                                "RAG_ADMIN_PASSWORD is not set")
         if self.manage == "password":
             given = password if isinstance(password, str) else ""
-            expected = self.settings.admin_password.get_secret_value()
-            if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace")):
+            if not same_secret(given, self.settings.admin_password.get_secret_value()):
                 time.sleep(1)  # no quick guessing
                 raise rag.RagError("wrong or missing admin password: adding and removing documents needs RAG_ADMIN_PASSWORD")
         return self.manager
@@ -191,17 +190,19 @@ class ChatService:
         """Move an indexed document to the trash beside the index and drop it from the index."""
         if not name or not isinstance(name, str):
             return "Choose a document to remove."
-        manager = self._authorize(password)
-        with self._indexing, self._pending(f"removing {name}"):
-            return self._changed(manager.remove(name, progress=_progress(progress)))
+        return self._change(password, f"removing {name}", lambda manager: manager.remove(name, progress=_progress(progress)))
 
     def restore(self, entry: str | None, password: Any = None, progress=None) -> str:
         """Put a document back from the trash."""
         if not entry or not isinstance(entry, str):
             return "Choose a document in the trash to restore."
+        return self._change(password, f"restoring {entry}", lambda manager: manager.restore(entry, progress=_progress(progress)))
+
+    def _change(self, password: Any, what: str, action) -> str:
+        """Run ``action(manager)`` if this request may change the corpus, announcing ``what`` while it runs."""
         manager = self._authorize(password)
-        with self._indexing, self._pending(f"restoring {entry}"):
-            return self._changed(manager.restore(entry, progress=_progress(progress)))
+        with self._indexing, self._pending(what):
+            return self._changed(action(manager))
 
     def trash(self) -> list[tuple[str, str]]:
         """The trash as (label, entry id) choices, most recent first."""
@@ -307,6 +308,11 @@ class ChatService:
         except Exception:  # noqa: BLE001
             log.exception("/ask failed for %r", str(question)[:200])
             raise gr.Error(GENERIC_ERROR, print_exception=False) from None
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Whether a typed secret equals the configured one, in constant time."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
 
 
 def encodable(text: str) -> str:
