@@ -62,6 +62,8 @@ class BenchQuestion:
     gold_doc_ids: list[str]
     is_impossible: bool | None = None
     article: str = ""
+    lang: str = ""
+    """The question's language, when ``qa.jsonl`` gives one (results are then also reported per language)."""
 
 
 @dataclass
@@ -156,7 +158,8 @@ def load_benchmark(path: str | Path) -> Benchmark:
         if not impossible and not gold:
             raise rag.RagError(f"{qa}:{n}: question {qid} is answerable but has no gold_doc_ids")
         article = row.get("article") if isinstance(row.get("article"), str) else (gold[0].rsplit("__p", 1)[0] if gold else "")
-        questions.append(BenchQuestion(qid, question, answers, gold, impossible, article))
+        lang = row.get("lang") if isinstance(row.get("lang"), str) else ""
+        questions.append(BenchQuestion(qid, question, answers, gold, impossible, article, lang))
     return Benchmark(path, docs, questions)
 
 
@@ -203,6 +206,8 @@ class BenchmarkResult:
     notes: list[str] = field(default_factory=list)
     latencies: dict[str, list[float]] = field(default_factory=dict)
     build: dict = field(default_factory=dict)
+    languages: dict[str, dict] = field(default_factory=dict)
+    """Per question language (benchmarks whose questions name one): see :func:`language_metrics`."""
 
 
 def run_benchmark(
@@ -319,7 +324,26 @@ def _score(chain: rag.Chain, names: dict[str, str], questions, settings, answers
            f" (random.Random({SAMPLE_SEED}).sample(questions, {len(answered)}))")
         + "; EM/F1/containment against the best of the gold answers, citation markers removed",
     ]
-    return BenchmarkResult(records, metrics, notes, {"answer": answer_ms, "search": search_ms}, build)
+    return BenchmarkResult(records, metrics, notes, {"answer": answer_ms, "search": search_ms}, build,
+                           language_metrics(questions, records))
+
+
+def language_metrics(questions: Sequence[BenchQuestion], records: list[dict]) -> dict[str, dict]:
+    """For each question language: questions, hit@1 and, over those answered by the chain, how many were
+    answered (not abstained) and answered with a gold answer in the text. Empty when no question names one."""
+    groups: dict[str, list[tuple[BenchQuestion, dict]]] = {}
+    for q, r in zip(questions, records):
+        if q.lang:
+            groups.setdefault(q.lang, []).append((q, r))
+    out = {}
+    for lang, rows in sorted(groups.items()):
+        found = [r.get("hit_rank") == 1 for q, r in rows if q.gold_doc_ids]
+        asked = [r for q, r in rows if "score" in r and not q.is_impossible]
+        out[lang] = {"questions": len(rows), "hit@1": statistics.fmean(found) if found else None,
+                     "answered": len(asked),
+                     "answered_rate": statistics.fmean(not r["abstained"] for r in asked) if asked else None,
+                     "answered_with_answer": statistics.fmean(r["score"]["contains"] for r in asked) if asked else None}
+    return out
 
 
 CURVE_GRID = [round(0.02 * i, 2) for i in range(1, 50)]

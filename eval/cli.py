@@ -23,9 +23,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 import rag
-from eval.report import compare_markdown, compare_table, load_report, summary_table, write_report
+from eval.report import compare_markdown, compare_table, languages_table, load_report, summary_table, write_report
 
-app = typer.Typer(add_completion=False, help="Score answers, citations, abstention and retrieval.")
+app = typer.Typer(add_completion=False, rich_markup_mode=None, help="Score answers, citations, abstention and retrieval.")
 out = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True)
 
@@ -160,6 +160,8 @@ def run_benchmark_eval(bench_dir: Path, settings: rag.Settings, limit: int | Non
         "index": f"{result.build['documents']} documents, {result.build['chunks']} chunks",
         "torch threads": threads or "default", "query encoder": result.build.get("query_encoder", "?")})
     report["metrics"] = result.metrics
+    if result.languages:
+        report["languages"] = result.languages
     report["notes"] = result.notes
     if result.build.get("tradeoff"):
         report["tradeoff"] = result.build["tradeoff"]
@@ -213,6 +215,8 @@ def main(
         if results is not None:
             write_jsonl(results, records)
         out.print(summary_table(report))
+        if report.get("languages"):
+            out.print(languages_table(report["languages"]))
         for note in report.get("notes", []):
             out.print(f"[dim]{escape(note)}[/dim]", highlight=False)
         out.print(f"per-item results: {results}" if results else "per-item results: not written (add --out FILE or --report DIR)",

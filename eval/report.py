@@ -83,6 +83,36 @@ def metrics_markdown(metrics: dict[str, dict]) -> str:
     return markdown_table(["metric", *groups], rows)
 
 
+LANGUAGE_COLUMNS = ("questions", "hit@1", "answered", "answered_rate", "answered_with_answer")
+LANGUAGE_RATES = ("hit@1", "answered_rate", "answered_with_answer")
+
+
+def language_rows(languages: dict[str, dict]) -> list[list[str]]:
+    """One row per question language (``report["languages"]``), then their mean and the non-English mean."""
+    rows = [[lang, *(fmt(c, m.get(c)) for c in LANGUAGE_COLUMNS)] for lang, m in languages.items()]
+    for label, langs in (("mean", list(languages)), ("mean, not English", [x for x in languages if x != "en"])):
+        if len(langs) > 1:
+            rows.append([label, *(fmt(c, _mean([languages[x].get(c) for x in langs])) if c in LANGUAGE_RATES else ""
+                                  for c in LANGUAGE_COLUMNS)])
+    return rows
+
+
+def languages_markdown(languages: dict[str, dict]) -> str:
+    return markdown_table(["language", *LANGUAGE_COLUMNS], language_rows(languages))
+
+
+def languages_table(languages: dict[str, dict]) -> Table:
+    table = Table("language", *LANGUAGE_COLUMNS, title="by question language")
+    for row in language_rows(languages):
+        table.add_row(*row)
+    return table
+
+
+def _mean(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
 def render_markdown(report: dict) -> str:
     """``report.md``: what was run, the metrics table, notes and the charts."""
     s = report.get("settings", {})
@@ -98,6 +128,8 @@ def render_markdown(report: dict) -> str:
                 "chunk_max_chars", "chunk_overlap_sentences", "chunk_keep_references", "embedding_model")
         lines += ["", "Settings: " + ", ".join(f"{k}={s[k]}" for k in keys if k in s) + "."]
     lines += ["", metrics_markdown(report["metrics"]), ""]
+    if report.get("languages"):
+        lines += ["By question language:", "", languages_markdown(report["languages"]), ""]
     if report.get("tradeoff"):
         t = report["tradeoff"]
         lines += [f"Answered vs abstained as the answerer's threshold moves (the system runs at {t['threshold']}):", ""]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from rag.answerers.base import ABSTAIN_TEXT, RELATED_TEXT, Query
+from rag.answerers.base import ABSTAIN_TEXT, RELATED_TEXT, REQUEST_TEXTS, Query
 
 _WORD = re.compile(r"[A-Za-z0-9’'-]+")
 _MARKER = re.compile(r"\s*\[\d+\]")
@@ -75,7 +75,7 @@ def subject(history: list[tuple[str, str]], names: int = 4) -> str:
 
 
 _NAME = re.compile(r"[A-Z][\w’'-]*(?:\s+(?:of|the|and|de|du|von|van|al|[A-Z][\w’'-]*|[0-9][0-9,:.]*[0-9]|[0-9]+))*")
-_REFUSALS = (ABSTAIN_TEXT[:30], RELATED_TEXT[:30])
+_REFUSALS = tuple(text[:30] for text in (ABSTAIN_TEXT, RELATED_TEXT, *REQUEST_TEXTS.values()))
 _OPENING = {"in", "on", "at", "during", "after", "before", "since", "yes", "no", "we", "you", "i", "if", "all", "both",
             "each", "every", "some", "most", "only", "not", "there", "here", "under", "over", "until", "while", "as",
             "into", "through", "between", "against", "without", "within", "please", "see", "note", "also", "then",

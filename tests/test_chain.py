@@ -97,7 +97,7 @@ def test_the_searched_query_carries_the_subject_never_an_answers_text_or_a_refus
     context = rewrite_query("and who did he meet?", [("who led the pakistani delegation", long_answer)]).context
     assert context == "who led the pakistani delegation Deputy Prime Minister and Foreign Minister Ishaq Dar Beijing"
     assert "cooperation" not in context and "[1]" not in context
-    for refusal in (rag.answerers.base.ABSTAIN_TEXT, rag.answerers.base.RELATED_TEXT):
+    for refusal in (rag.answerers.base.ABSTAIN_TEXT, rag.answerers.base.RELATED_TEXT, *rag.answerers.base.REQUEST_TEXTS.values()):
         query = rewrite_query("and who did he meet?", [("who led the pakistani delegation", refusal)])
         assert query.context == "who led the pakistani delegation"
     two = [("Which organisation will Pakistan chair?", "The Shanghai Cooperation Organisation [1]."),

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import rag
-from eval.benchmark import BenchDoc, doc_text, load_benchmark, run_benchmark, write_corpus
+from eval.benchmark import BenchDoc, doc_text, language_metrics, load_benchmark, run_benchmark, write_corpus
+from eval.report import languages_markdown
 
 TINY = Path(__file__).parent / "fixtures" / "bench_tiny"
 
@@ -94,3 +95,26 @@ def test_run_on_the_tiny_benchmark(tmp_path):
     assert again.metrics["retrieval"]["questions"] == 4 and again.metrics["answers"]["items"] == 2
     assert sum("score" in r for r in again.records) == 2
     assert any("answers on 2 of the 4" in n for n in again.notes)
+    assert result.languages == {}                                 # no question names its language
+
+
+def test_results_per_question_language(tmp_path):
+    shutil.copytree(TINY, tmp_path / "b")
+    qa = tmp_path / "b" / "qa.jsonl"
+    rows = [json.loads(line) for line in qa.read_text().splitlines()]
+    for row, lang in zip(rows, ["en", "de", "de", "en", "fr", "en"]):
+        row["lang"] = lang
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bench = load_benchmark(tmp_path / "b")
+    assert [q.lang for q in bench.questions] == ["en", "de", "de", "en", "fr", "en"]
+    records = [{"hit_rank": rank, "abstained": abstained, "score": {"contains": contains}}
+               for rank, abstained, contains in [(1, False, True), (1, False, False), (2, True, False),
+                                                 (1, False, True), (None, True, False), (None, False, False)]]
+    del records[3]["score"]                                       # not answered in this run: retrieval only
+    by = language_metrics(bench.questions, records)
+    assert list(by) == ["de", "en", "fr"]
+    assert by["de"] == {"questions": 2, "hit@1": 0.5, "answered": 2, "answered_rate": 0.5, "answered_with_answer": 0.0}
+    assert by["en"]["questions"] == 3 and by["en"]["hit@1"] == 1.0 and by["en"]["answered"] == 1  # t6 is impossible
+    assert by["fr"]["hit@1"] == 0.0 and by["fr"]["answered_rate"] == 0.0
+    table = languages_markdown(by)
+    assert "| mean | | 0.500 |" in table.replace("|  |", "| |") and "| mean, not English |" in table

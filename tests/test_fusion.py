@@ -79,6 +79,21 @@ def test_outcomes_follow_the_calibrated_thresholds():
     fusion = Fusion(Ranking(("e5",), (1.0,), 0.0), None, answer=0.6, related=0.2, embedding_model="e5-small", card={})
     assert [fusion.outcome(c) for c in (0.9, 0.6, 0.4, 0.1)] == ["answer", "answer", "related", "none"]
     assert fusion.outcome(0.4, answer=0.3) == "answer" and fusion.outcome(0.1, answer=0.0) == "answer"
+    assert fusion.outcome(0.4, crosslingual=True) == "related"       # no cross-lingual threshold: the card's
+
+
+def test_a_cross_lingual_threshold_in_the_card_serves_questions_in_another_language(tmp_path):
+    card = json.loads(card_path("e5-small").read_text())
+    card["crosslingual"]["thresholds"] = {"answer": 0.1}
+    card_path("e5-small", tmp_path).write_text(json.dumps(card))
+    fusion = load_fusion("e5-small", tmp_path)
+    assert fusion.cross_answer == 0.1 and fusion.outcome(0.15, crosslingual=True) == "answer"
+    assert fusion.outcome(0.15) == ("answer" if 0.15 >= fusion.answer else "related")
+    assert fusion.to_card()["crosslingual"]["thresholds"] == {"answer": 0.1}
+    card["crosslingual"]["thresholds"] = {"answer": "high"}
+    card_path("e5-small", tmp_path).write_text(json.dumps(card))
+    with pytest.raises(rag.RagError, match="cross-lingual thresholds"):
+        load_fusion("e5-small", tmp_path)
 
 
 def test_search_returns_the_fused_order_with_probabilities(retriever):

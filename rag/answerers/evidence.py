@@ -59,7 +59,7 @@ class EvidenceAnswerer:
             return abstention(0.0, "none")
         cross = self.crosslingual(query.text)
         confidence = self.fusion.confidence(decision_evidence(query.asked, passages), cross)
-        outcome = self.fusion.outcome(confidence, self.threshold)
+        outcome = self.fusion.outcome(confidence, self.threshold, cross)
         if outcome != "answer":
             return abstention(confidence, self.relevant(passages, outcome))
         chosen = self.evidence_set(query.text, passages)

@@ -69,7 +69,8 @@ class Ranking(_Linear):
 @dataclass(frozen=True)
 class Fusion:
     """A fitted ranking and decision with their thresholds, for indexes built with ``embedding_model``; the
-    ``cross_*`` pair serves questions in another language than the documents (None: the main pair does)."""
+    ``cross_*`` pair serves questions in another language than the documents (None: the main pair does), at its
+    own answer threshold when the card gives one."""
 
     ranking: Ranking
     decision: Decision | None
@@ -79,6 +80,7 @@ class Fusion:
     card: dict
     cross_ranking: Ranking | None = None
     cross_decision: Decision | None = None
+    cross_answer: float | None = None
 
     def scores(self, signals: dict[str, np.ndarray], crosslingual: bool = False) -> np.ndarray:
         ranking = self.cross_ranking if crosslingual and self.cross_ranking else self.ranking
@@ -89,9 +91,10 @@ class Fusion:
         decision = self.cross_decision if crosslingual and self.cross_ranking else self.decision
         return decision.confidence(ev) if decision else float(sigmoid(ev["best"]))
 
-    def outcome(self, confidence: float, answer: float | None = None) -> Outcome:
+    def outcome(self, confidence: float, answer: float | None = None, crosslingual: bool = False) -> Outcome:
         """The outcome at this confidence (``answer``: another answer threshold than the card's)."""
-        answer = self.answer if answer is None else answer
+        if answer is None:
+            answer = self.cross_answer if crosslingual and self.cross_answer is not None else self.answer
         if confidence >= answer:
             return "answer"
         return "related" if confidence >= min(self.related, answer) else "none"
@@ -99,8 +102,9 @@ class Fusion:
     def to_card(self) -> dict:
         return {**self.card, "embedding_model": self.embedding_model, "ranking": self.ranking.to_card(),
                 **({"decision": self.decision.to_card()} if self.decision else {}),
-                **({"crosslingual": {"ranking": self.cross_ranking.to_card(),
-                                     **({"decision": self.cross_decision.to_card()} if self.cross_decision else {})}}
+                **({"crosslingual": {**self.card.get("crosslingual", {}), "ranking": self.cross_ranking.to_card(),
+                                     **({"decision": self.cross_decision.to_card()} if self.cross_decision else {}),
+                                     **({"thresholds": {"answer": self.cross_answer}} if self.cross_answer is not None else {})}}
                    if self.cross_ranking else {}),
                 "thresholds": {"answer": self.answer, "related": self.related}}
 
@@ -129,8 +133,13 @@ def load_fusion(embedding_model: str, folder: str | Path | None = None) -> Fusio
     except (TypeError, ValueError):
         raise RagError(f"fusion model {path} has unusable thresholds: {fix}") from None
     cross = card.get("crosslingual") if isinstance(card.get("crosslingual"), dict) else {}
+    try:
+        cross_answer = (cross.get("thresholds") or {}).get("answer")
+        cross_answer = None if cross_answer is None else float(cross_answer)
+    except (AttributeError, TypeError, ValueError):
+        raise RagError(f"fusion model {path} has unusable cross-lingual thresholds: {fix}") from None
     return Fusion(ranking, Decision.from_card(card), answer, related, str(card.get("embedding_model", embedding_model)), card,
-                  Ranking.from_card(cross), Decision.from_card(cross))
+                  Ranking.from_card(cross), Decision.from_card(cross), cross_answer)
 
 
 def decision_evidence(question: str, passages: list) -> dict[str, float]:
