@@ -2,6 +2,7 @@
 
     rag eval [--gold eval/gold.jsonl] [--corpus seeds] [--index index] [--out results.jsonl (none by default)] [--report DIR] [-k N] [--mode M]
     rag eval --benchmark DIR [--limit N] [--sample] [--answers N] [--report DIR]
+    rag eval --feedback INDEX [--report DIR] [--out FILE]
     rag eval --compare A.json B.json [--markdown]
 
 Every error prints one line to stderr and exits with status 1.
@@ -125,6 +126,37 @@ def run_gold_eval(gold: Path, settings: rag.Settings, fresh_index: bool, answere
     return report, records
 
 
+def run_feedback_eval(index_dir: Path, settings: rag.Settings, answerer: str | None,
+                      threads: int | None = None) -> tuple[dict, list[dict]]:
+    """Ask again every question users rated in the chat (``<index>/feedback.jsonl``) and judge the answers against
+    their verdicts (:mod:`eval.feedback`); return the report and the per-record results."""
+    from eval.feedback import failures, run_feedback, summarize
+    from eval.run import torch_threads
+    from rag import feedback
+
+    stored = feedback.read(index_dir, settings)
+    if not stored.records:
+        raise rag.RagError(f"no feedback in {stored.path}: rate answers in the chat (thumbs up or down) first"
+                           + (f" ({stored.skipped} unusable line(s) skipped)" if stored.skipped else ""))
+    chain = rag.load_chain(index_dir, answerer=answerer, settings=settings)
+    with progress_bar() as bar, torch_threads(threads):
+        warm_up(chain)
+        task = bar.add_task("answering", total=len(stored.records))
+        records = run_feedback(chain, stored.records, on_item=lambda: bar.advance(task))
+    report = _base_report("feedback", str(stored.path), settings, {
+        "feedback": str(stored.path), "index": str(index_dir), "records": len(stored.records),
+        "unusable lines skipped": stored.skipped, "query encoder": chain.retriever.embedder.backend})
+    report["metrics"] = summarize(records)
+    report["notes"] = [
+        "thumbs up passes when the outcome is the same and every cited span still overlaps a cited span; thumbs down "
+        "with a note when a citation holds the note (or the note names a cited file); without a note when the "
+        "outcome or the cited spans changed",
+        *failures(records),
+    ]
+    report["latencies_ms"] = {"answer": [r["latency_ms"] for r in records]}
+    return report, records
+
+
 def split_articles(split: str | None, settings: rag.Settings) -> set[str] | None:
     """The articles the reader's model card puts in ``split`` (train, validation or test), or None for all."""
     if split is None:
@@ -182,6 +214,7 @@ def main(
     fresh_index: Annotated[bool, typer.Option("--fresh-index", help="Gold runs: index --corpus afresh with the run's settings (for chunk-size ablations) instead of using --index.")] = False,
     answerer: Annotated[Optional[str], typer.Option("--answerer", help="Answerer (default: RAG_ANSWERER or evidence). " + rag.answerers.describe())] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Benchmark: ask only the questions of the articles the reader's model card puts in this split (validation or test); the whole corpus is indexed.")] = None,
+    feedback_index: Annotated[Optional[Path], typer.Option("--feedback", metavar="INDEX", help="Score the current system on the verdicts users gave in the chat, kept in INDEX/feedback.jsonl (asked through the index INDEX) instead of the gold file.")] = None,
     benchmark: Annotated[Optional[Path], typer.Option("--benchmark", help="Run an external benchmark directory (corpus.jsonl + qa.jsonl) instead of the gold file.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Benchmark: use only N questions (the first N, or a random sample with --sample).")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Benchmark: a seeded random sample of --limit questions (200 without --limit; squad11's qa_sample200).")] = False,
@@ -201,10 +234,16 @@ def main(
             else:
                 out.print(compare_table(a, b, la, lb))
             return
-        settings = make_settings(k, mode, overrides, index_dir=index, corpus_dir=corpus)
+        if feedback_index is not None and (index is not None or benchmark is not None or fresh_index):
+            raise rag.RagError("--feedback INDEX names the index it scores: leave out --index, --benchmark and --fresh-index")
+        settings = make_settings(k, mode, overrides, index_dir=feedback_index or index, corpus_dir=corpus)
         if answerer is not None:
             rag.answerers.check_name(answerer)
-        if benchmark is not None:
+        if feedback_index is not None:
+            if limit is not None or sample or split:
+                raise rag.RagError("--limit, --sample and --split apply to --benchmark runs only")
+            report, records = run_feedback_eval(feedback_index, settings, answerer, threads)
+        elif benchmark is not None:
             report, records = run_benchmark_eval(benchmark, settings, limit, sample, answers, bench_cache, answerer,
                                                  1 if threads is None else threads, split)
         else:

@@ -32,9 +32,10 @@ NEUTRAL = ("items", "questions", "answered", "abstention_rate")
 """Counts and rates that are neither better nor worse when they change."""
 
 GOLD_CHART_METRICS = ("recall@5", "mrr", "keyword_accuracy", "token_f1", "citation_precision", "citation_recall",
-                      "abstention_recall")
+                      "abstention_precision", "abstention_recall")
 BENCH_CHART_METRICS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_containment", "exact_match",
-                       "token_f1", "abstention_recall")
+                       "token_f1", "abstention_precision", "abstention_recall")
+FEEDBACK_CHART_METRICS = ("pass_rate",)
 
 
 def fmt(name: str, value) -> str:
@@ -146,45 +147,83 @@ def render_markdown(report: dict) -> str:
 def _chart_series(report: dict) -> tuple[list[str], list[str], dict[str, list[float]]]:
     """Groups on the x axis, metric names (one bar colour each), and per metric the value of each group.
 
-    A gold report has one group per question type; a benchmark report one group per metric (a single series).
+    A gold report has one group per question type, a feedback report one per verdict; a benchmark report one
+    group per metric (a single series).
     """
     metrics = report["metrics"]
     if report.get("kind") == "benchmark":
         merged = {k: v for g in metrics.values() for k, v in g.items()}
         groups = [m for m in BENCH_CHART_METRICS if merged.get(m) is not None]
         return groups, ["score"], {"score": [float(merged[m]) for m in groups]}
+    chart = FEEDBACK_CHART_METRICS if report.get("kind") == "feedback" else GOLD_CHART_METRICS
     groups = [g for g in metrics if g != "overall"] + (["overall"] if "overall" in metrics else [])
-    names = [m for m in GOLD_CHART_METRICS if any(metrics[g].get(m) is not None for g in groups)]
+    names = [m for m in chart if any(metrics[g].get(m) is not None for g in groups)]
     values = {m: [float("nan") if metrics[g].get(m) is None else float(metrics[g][m]) for g in groups] for m in names}
     return groups, names, values
 
 
+def answered_label(group: dict) -> str | None:
+    """"answered N of M" for a group of metrics that counts its answers, else None."""
+    items = group.get("items")
+    if not items:
+        return None
+    if group.get("answered") is not None:
+        answered = group["answered"]
+    elif group.get("abstention_rate") is not None:
+        answered = round(items * (1 - group["abstention_rate"]))
+    else:
+        return None
+    return f"answered {int(answered)} of {int(items)}"
+
+
+def scores_figure(report: dict):
+    """The scores chart (a matplotlib figure, or None when there is nothing to draw): every bar carries its value,
+    0 included ("n/a" where the group has none); each group's label, or the title of a benchmark's, says how many
+    questions were answered."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups, names, values = _chart_series(report)
+    if not (names and groups):
+        return None
+    metrics, benchmark = report["metrics"], report.get("kind") == "benchmark"
+    single = len(names) == 1
+    fig, ax = plt.subplots(figsize=(min(16, 4 + 1.2 * len(groups) * max(1, len(names)) / 4), 4.8))
+    width = 0.8 / len(names)
+    for i, m in enumerate(names):
+        xs = [g + (i - (len(names) - 1) / 2) * width for g in range(len(groups))]
+        bars = ax.bar(xs, [0.0 if math.isnan(v) else v for v in values[m]], width, label=m)
+        ax.bar_label(bars, labels=["n/a" if math.isnan(v) else f"{v:.3f}" for v in values[m]],
+                     fontsize=8 if single else 6, rotation=0 if single else 90, padding=2)
+    ticks = groups if benchmark else [
+        g + (f"\n{answered_label(metrics[g])}" if answered_label(metrics[g]) else "") for g in groups]
+    ax.set_xticks(range(len(groups)), ticks, rotation=20 if len(groups) > 4 else 0, fontsize=8)
+    ax.set_ylim(0, 1.1 if single else 1.25)  # room for the values above the bars
+    ax.set_yticks([i / 5 for i in range(6)])
+    ax.set_ylabel(names[0] if single and not benchmark else "score")
+    title = f"{report.get('name', '')}: scores" + {"gold": " per question type", "feedback": " per verdict"}.get(report.get("kind"), "")
+    answered = next((answered_label(g) for g in metrics.values() if answered_label(g)), None) if benchmark else None
+    ax.set_title(title + (f" ({answered})" if answered else ""), fontsize=10)
+    if not single:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def write_charts(report: dict, out_dir: Path) -> list[str]:
-    """``scores.png`` (scores per question type, or the benchmark's scores) and ``latency.png`` (histogram)."""
+    """``scores.png`` (:func:`scores_figure`), ``tradeoff.png`` (a benchmark's answered-vs-abstained curve) and
+    ``latency.png`` (histogram)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     written = []
-    groups, names, values = _chart_series(report)
-    if names and groups:
-        single = len(names) == 1
-        fig, ax = plt.subplots(figsize=(min(14, 4 + 1.2 * len(groups) * max(1, len(names)) / 4), 4.6))
-        width = 0.8 / len(names)
-        for i, m in enumerate(names):
-            xs = [g + (i - (len(names) - 1) / 2) * width for g in range(len(groups))]
-            bars = ax.bar(xs, values[m], width, label=m)
-            if single:
-                ax.bar_label(bars, fmt="%.3f", fontsize=8)
-        ax.set_xticks(range(len(groups)), groups, rotation=20 if len(groups) > 4 else 0)
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("score")
-        ax.set_title(f"{report.get('name', '')}: scores" + (" per question type" if report.get("kind") == "gold" else ""))
-        if not single:
-            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
+    fig = scores_figure(report)
+    if fig is not None:
         fig.savefig(out_dir / CHART_SCORES, dpi=110)
         plt.close(fig)
         written.append(CHART_SCORES)

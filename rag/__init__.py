@@ -15,6 +15,7 @@ from rag.documents import DocumentInfo, add_documents, list_documents, remove_do
 from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.examples import example_questions
+from rag.export import conversation_markdown
 from rag.fusion import Fusion, load_fusion
 from rag.index import BuildReport, build_index, index_is_current, load_index, verify_index
 from rag.lexical import BM25Index
@@ -53,6 +54,7 @@ __all__ = [
     "VectorStore",
     "add_documents",
     "build_index",
+    "conversation_markdown",
     "example_questions",
     "index_is_current",
     "history_turns",

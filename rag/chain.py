@@ -28,7 +28,7 @@ from rag.answerers import ABSTAIN_TEXT, Answerer, Query, Reply, check_name, make
 from rag.answerers.base import REQUEST_TEXTS, stream_words
 from rag.config import Mode, Settings
 from rag.errors import RagError
-from rag.records import Answer, Passage
+from rag.records import Answer, Citation, Passage
 from rag.retrieval import Retriever, load_retriever
 from rag.rewrite import rewrite_query
 
@@ -243,10 +243,17 @@ class Chain:
         question = clean_question(state["question"], self.settings.max_question_chars)
         started = state.get("started", time.perf_counter())
         index = self.retriever.index
-        citations = [replace(c, page=index.page_of(c.source, c.start)) for c in reply.citations]
-        return Answer(question, reply.text, citations, state["passages"], reply.abstained,
+        passages = [replace(p, heading=index.chunks[p.id].heading, page=index.page_of(p.source, p.start)) for p in state["passages"]]
+        citations = [replace(c, page=index.page_of(c.source, c.start), heading=_heading_of(c, passages)) for c in reply.citations]
+        return Answer(question, reply.text, citations, passages, reply.abstained,
                       self.retriever.expand(state["query"].text), (time.perf_counter() - started) * 1000,
                       reply.short, reply.confidence, reply.notice, reply.kind)
+
+
+def _heading_of(citation: Citation, passages: list[Passage]) -> str:
+    """The heading of the section a citation sits in: that of the passage holding it (empty: none)."""
+    return next((p.heading for p in passages
+                 if p.source == citation.source and p.start <= citation.start and citation.end <= p.end), "")
 
 
 def load_chain(index_dir: str | Path = "index", answerer: str | None = None, llm=None, settings: Settings | None = None) -> Chain:

@@ -12,7 +12,10 @@ input's length, so a paragraph is fed to it in runs of at most ``sentence_run_ch
 
 A Markdown heading line (``# The Danube``) is never a chunk: it becomes the ``heading`` of the chunks under it
 (until the next heading), and is indexed with them (:attr:`rag.records.Chunk.indexed_text`), so a passage
-is found by what its section is about while its citation stays the passage's own text.
+is found by what its section is about while its citation stays the passage's own text. The headings of HTML
+and Word files arrive as such lines (:mod:`rag.extract`). A question alone on the first line of a paragraph
+(``Can I bring my dog?``, ``Q: When do you open?``: one sentence, at most ``QUESTION_WORDS`` words) is the
+question heading of an FAQ or an interview: it is a heading too, so the answer under it is what gets quoted.
 
 A large document need not be one string: :meth:`Chunker.split_stream` takes its text as consecutive pieces
 (e.g. 256 KiB blocks decoded incrementally, see :meth:`rag.corpus.Document.blocks`), cuts them at paragraph
@@ -37,7 +40,7 @@ from itertools import chain
 
 from rag.records import Chunk
 
-VERSION = 5
+VERSION = 6
 """Bumped whenever the same settings would split a text differently (a changed version rebuilds the index)."""
 
 MAX_PARAGRAPH_CHARS = 1_000_000
@@ -46,6 +49,10 @@ MAX_PARAGRAPH_CHARS = 1_000_000
 POINTING_BACK = "This|These|That|Those|They|Their|It|Its|Such|Both"
 """Words that open a sentence leaning on the one before ("This shows ...", "They agreed ...")."""
 _HEADING = re.compile(r"[ \t]*#{1,6}[ \t]+([^\n]*?)[ \t#]*(?:\r?\n|$)")
+QUESTION_WORDS = 25
+"""A question line longer than this is not taken for a question heading."""
+_QUESTION = re.compile(r"[ \t]*((?:[^\n.!?…]|[.!?…](?=\S))+\?[\"'”’)]*)[ \t]*(?:\r?\n|$)")
+"""One line that is one question: no sentence end before its question mark ("e.g." and "3.5" are no end)."""
 _LEANS_BACK = re.compile(rf"({POINTING_BACK}|He|She|His|Her)\b")
 _BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n")
 _LINE_BREAK = re.compile(r"\n")
@@ -157,6 +164,12 @@ def _trim(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
         end -= 1
     if start < end:
         yield start, end
+
+
+def _question(text: str, start: int, end: int) -> re.Match | None:
+    """A question heading at ``start``: a line of ``text[start:end]`` that is one question (see the module)."""
+    m = _QUESTION.match(text, start, end)
+    return m if m and len(m.group(1).split()) <= QUESTION_WORDS else None
 
 
 @dataclass(frozen=True)
@@ -273,7 +286,7 @@ class Chunker:
         next_id = first_id
         step = max(1, self.max_sentences - self.overlap_sentences)
         for p_start, p_end in spans:
-            while p_start < p_end and (m := _HEADING.match(text, p_start, p_end)):
+            while p_start < p_end and (m := _HEADING.match(text, p_start, p_end) or _question(text, p_start, p_end)):
                 state["heading"] = " ".join(m.group(1).split())
                 p_start = m.end()
                 while p_start < p_end and text[p_start].isspace():

@@ -16,21 +16,24 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.text import Text
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
 
 from rag import answerers
 from rag.config import Settings
 from rag.errors import RagError
+from rag.records import Answer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Retrieval-augmented question answering with cited passages.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,  # plain help: flags without <bool>, [default: …] kept
+                  help="Retrieval-augmented question answering with cited passages.")
 out = Console()
 err = Console(stderr=True)
 
-CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory [default: RAG_CORPUS_DIR or seeds].")]
-IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index directory [default: RAG_INDEX_DIR or index].")]
-KOpt = Annotated[Optional[int], typer.Option("-k", "--k", min=1, max=100, help="Passages to retrieve.")]
-ModeOpt = Annotated[Optional[str], typer.Option("--mode", help="hybrid, dense or bm25.")]
+CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory.", show_default="RAG_CORPUS_DIR or seeds")]
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index directory.", show_default="RAG_INDEX_DIR or index")]
+KOpt = Annotated[Optional[int], typer.Option("-k", "--k", min=1, max=100, help="Passages to retrieve.", show_default="RAG_TOP_K or 5")]
+ModeOpt = Annotated[Optional[str], typer.Option("--mode", help="Retrieval mode: hybrid, dense or bm25.", show_default="RAG_MODE or hybrid")]
 
 
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -68,17 +71,29 @@ def friendly(fn):
     return wrapper
 
 
+class _Rate(ProgressColumn):
+    """Texts per second of the stage in progress."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:,.1f} texts/s" if task.speed else "")
+
+
 def ensure_index(settings: Settings, force: bool = False, quiet: bool = False):
-    """Build (or reuse) the index of ``settings.corpus_dir`` with a progress bar; return the build report."""
+    """Build (or reuse) the index of ``settings.corpus_dir`` with a progress bar (texts/s, ETA) per stage; return
+    the build report."""
     from rag.index import build_index
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True, disable=quiet) as bar:
-        task = bar.add_task("embedding chunks", total=None)
-        report = build_index(
-            settings.corpus_dir, settings.index_dir, settings, force=force,
-            progress=lambda stage, done, total: bar.update(task, completed=done, total=total),
-        )
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = build_index(settings.corpus_dir, settings.index_dir, settings, force=force, progress=progress)
     for line in report.warnings:
         err.print(Text("warning: ", style="yellow") + plain(line), soft_wrap=True)
     return report
@@ -90,9 +105,9 @@ def index(
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if nothing changed.")] = False,
-    vector_store: Annotated[Optional[str], typer.Option("--vector-store", help="faiss or milvus [default: RAG_VECTOR_STORE or faiss].")] = None,
-    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help='Embed on Ray: "local" or a cluster address [default: RAG_RAY_ADDRESS].')] = None,
-    verify: Annotated[bool, typer.Option("--verify", help="Build nothing: recheck every file of the index against its manifest (exit 1 if one is damaged) and list the corpus files changed since the build [corpus default: the one the index was built from].")] = False,
+    vector_store: Annotated[Optional[str], typer.Option("--vector-store", help="Where the vectors live: faiss or milvus.", show_default="RAG_VECTOR_STORE or faiss")] = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help='Embed on Ray: "local" or a cluster address.', show_default="RAG_RAY_ADDRESS, else no Ray")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Build nothing: recheck every file of the index against its manifest (exit 1 if one is damaged) and list the corpus files changed since the build (--corpus defaults to the folder the index was built from).")] = False,
 ):
     """Chunk, embed and index the corpus (skipped when corpus and settings are unchanged)."""
     settings = settings_from(corpus_dir=corpus, index_dir=index, vector_store=vector_store, ray_address=ray_address)
@@ -169,9 +184,10 @@ def ask(
     index: IndexOpt = None,
     k: KOpt = None,
     mode: ModeOpt = None,
-    answerer: Annotated[Optional[str], typer.Option("--answerer", help="Answerer [default: RAG_ANSWERER or evidence]. " + answerers.describe())] = None,
+    answerer: Annotated[Optional[str], typer.Option("--answerer", help="Answerer — " + answerers.describe() + ".", show_default="RAG_ANSWERER or evidence")] = None,
     history: Annotated[Optional[Path], typer.Option("--history", help='JSON file: a list of {"question", "answer"}.')] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    export: Annotated[Optional[Path], typer.Option("--export", help="Also write the conversation (the --history turns, then this one) as Markdown to this file.")] = None,
 ):
     """Answer QUESTION with citations that point at exact spans of the source files."""
     from rag.chain import load_chain
@@ -180,22 +196,39 @@ def ask(
     answerers.check_name(settings.answerer)
     turns = read_history(history, settings) if history else []
     answer = load_chain(settings.index_dir, settings=settings).ask(question, turns)
+    if export is not None:
+        write_export(export, history, answer)
     if answer.notice:
         err.print(Text("note: ", style="yellow") + plain(answer.notice), highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2) + "\n")
         return
-    if answer.rewritten_query != answer.question:
+    if turns and answer.rewritten_query != answer.question:  # a follow-up made standalone: show what was searched
         out.print(plain(f"searched for: {answer.rewritten_query}"), style="dim", highlight=False)
     if answer.short:
         out.print(plain(f"answer: {answer.short.quote}"), style="bold", highlight=False)
+    out.print(plain(answer.assessment), style="dim", highlight=False)
     out.print(plain(answer.text), style="yellow" if answer.abstained else None, highlight=False)
     for c in answer.citations:
-        out.print(plain(f"[{c.n}] {c.source}:{c.start}-{c.end}"), style="cyan", highlight=False)
-    if answer.outcome == "related" and answer.passages:
+        out.print(plain(f"[{c.n}] {c.place}  (characters {c.start}-{c.end})"), style="cyan", highlight=False)
+    if answer.related():
         out.print("Related reading (not a direct answer):", style="dim")
-        for p in answer.passages[:3]:
-            out.print(plain(f"  {p.source}:{p.start}-{p.end}  {p.text[:100]}…"), style="dim", highlight=False)
+        for p in answer.related():
+            out.print(plain(f"  {p.place}  (characters {p.start}-{p.end})"), style="cyan", highlight=False)
+            out.print(plain(f"    {' '.join(p.text.split())}"), highlight=False)
+
+
+def write_export(path: Path, history: Path | None, answer: Answer) -> None:
+    """The conversation as Markdown (:func:`rag.export.conversation_markdown`): the turns of the history file (with
+    their citations when they are ``rag ask --json`` objects), then ``answer``."""
+    from rag.export import conversation_markdown
+
+    earlier = json.loads(history.read_text(encoding="utf-8")) if history else []
+    turns = [t if isinstance(t, dict) else {"question": t[0], "answer": t[1]} for t in earlier]
+    try:
+        path.write_text(conversation_markdown([*turns, answer.to_dict()]), encoding="utf-8")
+    except OSError as exc:
+        raise RagError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def read_history(path: Path, settings: Settings) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from rich.table import Table
 from rag.cli import CorpusOpt, IndexOpt, ensure_index, err, friendly, out, plain, settings_from
 from rag.errors import RagError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="List, add, remove (to the trash) and restore documents; the index follows each change.")
 
 

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Weight of each paragraph ranking (dense and BM25 over whole paragraphs) in the fusion; 0 turns it off."
     )
     candidates: int = Field(50, ge=1, description="Candidates each retriever contributes before fusion.")
-    answerer: str = Field("evidence", description="Default answerer: evidence (the learned fusion's evidence sets), rules, reader (a model from `rag train-reader`) or llm (see rag.answerers).")
+    answerer: str = Field("evidence", description="Which answerer answers: evidence (the default: the learned fusion's smallest evidence set), rules, reader (a model from `rag train-reader`) or llm (see rag.answerers).")
     fusion: bool = Field(True, description="Order the retrieved candidates with the learned fusion of e5, MiniLM, BM25 and rank fusion (hybrid mode).")
     fusion_model: Path | None = Field(None, description="Folder of fusion cards from `rag train-fusion` (default: rag/fusion/cards).")
     fusion_threshold: float | None = Field(

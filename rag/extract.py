@@ -9,6 +9,10 @@ citation of a PDF is an exact span of that stored text and its page is found fro
 - HTML: trafilatura's main-text extraction (no script, style, navigation or boilerplate).
 - Word (.docx): python-docx, the body's paragraphs and table cells in document order.
 
+A heading of an HTML page (``<h1>``–``<h6>``) or a Word file (the Title and Heading 1–9 styles) is written as a
+Markdown heading line (``## Opening hours``), so the chunker labels the passages under it with it and never
+makes it a passage of its own (:mod:`rag.chunking`).
+
 Adding a kind is one function ``(path) -> Extracted`` and one entry in :data:`EXTRACTORS`.
 
 Every failure of an extractor, whatever its exception (a damaged file, a parser's own error, ``MemoryError``,
@@ -40,6 +44,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from rag.errors import RagError
+
+VERSION = 2
+"""Bumped whenever a file would be extracted differently (the index then extracts every file again)."""
 
 
 class ExtractError(RagError):
@@ -246,8 +253,17 @@ def html(path: Path) -> Extracted:
         config = use_config()
         config.set("DEFAULT", "MAX_FILE_SIZE", str(limits.max_bytes))  # its own decompression (brotli, zlib) limit
         options["config"] = config
-    text = trafilatura.extract(raw, output_format="txt", include_comments=False, include_tables=True, favor_precision=True,
-                               **options)
+    from trafilatura.utils import normalize_unicode
+    from trafilatura.xml import xmltotxt
+
+    found = trafilatura.bare_extraction(raw, output_format="txt", include_comments=False, include_tables=True,
+                                        favor_precision=True, **options)
+    body = found.body if found is not None else None
+    if body is not None:
+        for head in body.iter("head"):  # trafilatura's headings: rend="h1" … "h6"
+            level = head.get("rend", "h2")[1:]
+            head.text = "#" * (int(level) if level in ("1", "2", "3", "4", "5", "6") else 2) + " " + (head.text or "").lstrip()
+    text = normalize_unicode(xmltotxt(body, False)) if body is not None else ""
     if not text or not text.strip():
         raise ExtractError("an HTML page with no readable text")
     text = _clean(text)
@@ -327,7 +343,8 @@ def docx(path: Path) -> Extracted:
     for item in document.iter_inner_content():
         start = len(blocks)
         if isinstance(item, Paragraph):
-            blocks.append(item.text)
+            level = _heading_level(item)
+            blocks.append(f"{'#' * level} {item.text.strip()}" if level and item.text.strip() else item.text)
         elif isinstance(item, Table):
             blocks.extend(" | ".join(cell.text for cell in row.cells) for row in item.rows)
         chars += sum(len(b) + 2 for b in blocks[start:])
@@ -336,6 +353,15 @@ def docx(path: Path) -> Extracted:
     if not text:
         raise ExtractError("a Word file with no text")
     return Extracted(text)
+
+
+def _heading_level(paragraph) -> int:
+    """A Word paragraph's heading level: 1 for the Title style, N for Heading N (6 at most), 0 for other text."""
+    name = (paragraph.style.name if paragraph.style is not None else "") or ""
+    if name == "Title":
+        return 1
+    level = name[len("Heading "):] if name.startswith("Heading ") else ""
+    return min(int(level), 6) if level.isdigit() and int(level) >= 1 else 0
 
 
 EXTRACTORS: dict[str, Callable[[Path], Extracted]] = {".pdf": pdf, ".html": html, ".htm": html, ".docx": docx}

@@ -48,14 +48,24 @@ class Passage:
     dense_score: float | None = None
     """The cosine of question and passage under the index's model, when the learned fusion ranked it."""
     """The retrieval (fusion) score when ``score`` is the reader's; None when the passages were not reranked."""
+    heading: str = ""
+    """The heading of the section it sits under (set by the chain; empty: none)."""
+    page: int | None = None
+    """The 1-based PDF page it starts on (set by the chain; None: a file without pages)."""
 
     def quote(self, start: int, end: int) -> str:
         """The text at source offsets ``start:end``, which must lie within the passage."""
         return self.text[start - self.start : end - self.start]
 
+    @property
+    def place(self) -> str:
+        """Where it is, in words: :func:`place`."""
+        return place(self.source, self.page, self.heading)
+
     def to_dict(self) -> dict:
-        """The JSON shape used by the CLI: source, start, end, score, text."""
-        return {"source": self.source, "start": self.start, "end": self.end, "score": round(self.score, 6), "text": self.text}
+        """The JSON shape used by the CLI: source, start, end, score, text; ``heading`` and ``page`` when known."""
+        d = {"source": self.source, "start": self.start, "end": self.end, "score": round(self.score, 6), "text": self.text}
+        return d | ({"heading": self.heading} if self.heading else {}) | ({"page": self.page} if self.page is not None else {})
 
 
 class PassageList(list[Passage]):
@@ -80,7 +90,8 @@ class PassageList(list[Passage]):
 @dataclass(frozen=True, slots=True)
 class Citation:
     """Marker ``[n]`` in an answer points at ``quote == file_text[start:end]`` of ``source`` (for a PDF, HTML or
-    Word file, its text as extracted and stored in the index); ``page`` is the 1-based PDF page it starts on."""
+    Word file, its text as extracted and stored in the index); ``page`` is the 1-based PDF page it starts on,
+    ``heading`` the heading of the section it sits under."""
 
     n: int
     source: str
@@ -88,13 +99,59 @@ class Citation:
     end: int
     quote: str
     page: int | None = None
+    heading: str = ""
+
+    @property
+    def place(self) -> str:
+        """Where it is, in words: :func:`place`."""
+        return place(self.source, self.page, self.heading)
 
     def to_dict(self) -> dict:
-        """The JSON shape: n, source, start, end, quote, and ``page`` for a file with pages."""
+        """The JSON shape: n, source, start, end, quote; ``page`` for a file with pages, ``heading`` when it has one."""
         d = asdict(self)
         if self.page is None:
             del d["page"]
+        if not self.heading:
+            del d["heading"]
         return d
+
+
+def place(source: str, page: int | None = None, heading: str = "") -> str:
+    """Where a span is, in words a reader knows: the file (its path in the corpus), its page (PDF) and the heading
+    it sits under; character offsets are for those who ask for them.
+
+    Example:
+        >>> place("manual.pdf", 2, "Cleaning and care")
+        'manual.pdf, page 2 · Cleaning and care'
+    """
+    where = source + (f", page {page}" if page is not None else "")
+    return f"{where} · {heading}" if heading else where
+
+
+CONFIDENT = 0.6
+"""At or above this confidence an answer is a confident one (twice the learned fusion's answer threshold, 0.26 to
+0.30: :mod:`rag.fusion`); under :data:`UNSURE` a tentative one."""
+UNSURE = 0.4
+
+
+def assessment(outcome: str, confidence: float | None) -> str:
+    """The outcome and confidence of an answer in words a non-expert understands (the chat, ``rag ask``, the API).
+
+    Example:
+        >>> assessment("answer", 0.83), assessment("related", 0.2)
+        ('Direct answer found — high confidence', 'No direct answer — related passages to read')
+    """
+    if outcome == "related":
+        return "No direct answer — related passages to read"
+    if outcome == "none":
+        return "Not found in the documents"
+    if confidence is None:
+        return "Direct answer found"
+    if confidence >= CONFIDENT:
+        return "Direct answer found — high confidence"
+    if confidence >= UNSURE:
+        return "Direct answer found — medium confidence"
+    return "Possible answer — low confidence: check the quoted passage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +189,20 @@ class Answer:
     outcome: str = "answer"
     """``answer``; ``related`` (no direct answer: the passages are the closest reading); ``none`` (nothing relevant)."""
 
+    @property
+    def assessment(self) -> str:
+        """The outcome and confidence in words (:func:`assessment`)."""
+        return assessment(self.outcome, self.confidence)
+
+    def related(self, n: int = 3) -> list[Passage]:
+        """The closest passages offered as related reading when there is no direct answer (none for ``none``):
+        the first ``n`` that are not headings (a heading labels passages, it is never reading of its own)."""
+        if not self.abstained or self.outcome == "none":
+            return []
+        from rag.reader.candidates import is_heading
+
+        return [p for p in self.passages if not is_heading(p, 0, len(p.text))][:n]
+
     def to_dict(self) -> dict:
         """The ``rag ask --json`` object."""
         return {
@@ -142,8 +213,10 @@ class Answer:
             "outcome": self.outcome,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
+            "related": [p.to_dict() for p in self.related()],
             "latency_ms": round(self.latency_ms, 2),
             "short_answer": self.short.to_dict() if self.short else None,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "notice": self.notice,
+            "assessment": self.assessment,
         }

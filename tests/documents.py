@@ -65,3 +65,16 @@ def make_html(path: Path, paras: list[str]) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def make_faq_html(path: Path) -> Path:
+    """A bike-hire FAQ page: its questions are <h3> headings, the answers paragraphs under them."""
+    path.write_text(
+        "<html><head><title>FAQ</title></head><body><main><article><h1>Frequently asked questions</h1>"
+        "<p>Canal Cycles rents bikes from the old lock-keeper's cottage on Wharf Street in Leeford.</p>"
+        "<h2>Booking and prices</h2><h3>How much does it cost to rent a bike?</h3><p>A standard city bike costs "
+        "£12 for up to 2 hours and £28 for a full day. An e-bike costs £20 for 2 hours.</p>"
+        "<h3>Is a helmet included?</h3><p>Helmets, a lock and a puncture repair kit are included free with every "
+        "rental.</p><h3>What are your opening hours?</h3><p>From April to October we are open every day from 9am "
+        "to 6pm.</p></article></main></body></html>", encoding="utf-8")
+    return path

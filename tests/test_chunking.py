@@ -97,3 +97,45 @@ def test_a_heading_makes_its_section_findable(tmp_path):
     assert not any(c.text.lstrip().startswith("#") for c in retriever.chunks)
     top = retriever.search("Where does the Danube rise?", k=1)[0]
     assert "Black Forest" in top.text
+
+
+def test_a_question_alone_on_its_line_is_a_heading_never_a_passage():
+    """An FAQ's question (its own paragraph, or the first line of one) labels the answer under it; a question
+    inside prose, or one after a sentence on its line, stays text."""
+    text = ("# Bike hire\n\nCan I bring my dog?\n\nDogs on leads are welcome in the shop.\n\n"
+            "Q: When do you open?\nA: At 9am, every day.\n\nWhy? Because the towpath is busy. Is it safe?\n")
+    chunks = Chunker(max_sentences=1).split("faq.md", text)
+    assert [c.text for c in chunks] == ["Dogs on leads are welcome in the shop.", "A: At 9am, every day.", "Why?",
+                                        "Because the towpath is busy.", "Is it safe?"]
+    assert [c.heading for c in chunks] == ["Can I bring my dog?", "Q: When do you open?", *["Q: When do you open?"] * 3]
+    assert all(text[c.start:c.end] == c.text for c in chunks)
+    pieces = [text[i:i + 5] for i in range(0, len(text), 5)]
+    assert list(Chunker(max_sentences=1).split_stream("faq.md", pieces, True)) == chunks
+
+
+def test_the_headings_of_web_pages_and_word_files_label_their_passages(tmp_path):
+    """<h1>-<h6> and Word's Title and Heading styles arrive as Markdown heading lines: never a passage."""
+    import docx
+
+    from rag.extract import extract
+
+    page = tmp_path / "faq.html"
+    page.write_text("<html><body><main><article><h1>Canal Cycles FAQ</h1><p>We rent bikes by the canal in Leeford, "
+                    "every day of the year.</p><h2>Prices</h2><h3>How much is a city bike?</h3><p>A city bike costs "
+                    "twelve pounds for two hours, and a full day costs twenty-eight pounds.</p><h3>Is a helmet "
+                    "included?</h3><p>Helmets and a lock come free with every rental, and so does a map.</p>"
+                    "</article></main></body></html>", encoding="utf-8")
+    text = extract(page).text
+    assert "# Canal Cycles FAQ" in text and "### How much is a city bike?" in text
+    chunks = Chunker().split("faq.html", text)
+    assert [(c.heading, c.text[:12]) for c in chunks] == [("Canal Cycles FAQ", "We rent bike"), (
+        "How much is a city bike?", "A city bike "), ("Is a helmet included?", "Helmets and ")]
+
+    document = docx.Document()
+    document.add_heading("Tenancy agreement", level=0)
+    document.add_heading("3. Deposit", level=1)
+    document.add_paragraph("The deposit is five weeks' rent.")
+    document.save(str(tmp_path / "lease.docx"))
+    text = extract(tmp_path / "lease.docx").text
+    assert text.startswith("# Tenancy agreement\n\n# 3. Deposit\n\nThe deposit")
+    assert [(c.heading, c.text) for c in Chunker().split("lease.docx", text)] == [("3. Deposit", "The deposit is five weeks' rent.")]

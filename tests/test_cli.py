@@ -6,6 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+import rag
 from rag.cli import app
 from tests.conftest import SEEDS
 
@@ -62,3 +63,38 @@ def test_ask_with_a_bad_question_exits_cleanly(seed_index):
     proc = subprocess.run([str(exe), "ask", "  ", "--index", str(seed_index)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip() == "error: the question is empty: type a question about the documents"
+
+
+def test_ask_help_shows_flags_and_defaults():
+    result = runner.invoke(app, ["ask", "--help"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    for default in ("[default: (RAG_INDEX_DIR or index)]", "[default: (RAG_TOP_K or 5);", "[default: (RAG_MODE or hybrid)]",
+                    "[default: (RAG_ANSWERER or evidence)]"):
+        assert default in text, default
+    assert "--json Print the answer as JSON." in text and "<bool>" not in text   # a flag, no value
+    assert " . " not in text and not text.endswith(" .")                        # no help text left empty
+
+
+def ask_text(*args: str) -> str:
+    result = runner.invoke(app, ["ask", *args], env={"COLUMNS": "1000"})
+    assert result.exit_code == 0, result.output
+    return " ".join(result.stdout.split())
+
+
+def test_ask_text_shows_the_searched_query_of_a_follow_up_only(seed_index, tmp_path):
+    standalone = rag.load_chain(seed_index).ask("Who chairs the SCO?")
+    assert standalone.rewritten_query != standalone.question                    # the acronym is spelled out for the search...
+    assert "searched for" not in ask_text("Who chairs the SCO?", "--index", str(seed_index))   # ...yet it was not rewritten
+    history = tmp_path / "turns.json"
+    history.write_text(json.dumps([{"question": "Which port will the corridor improve?", "answer": "Gwadar Port."}]))
+    follow_up = ask_text("When was it?", "--index", str(seed_index), "--history", str(history))
+    assert "searched for: When was it?" in follow_up and "Which port" in follow_up
+
+
+def test_ask_text_prints_the_related_passages(seed_index):
+    answer = rag.load_chain(seed_index).ask("Summarize the documents")
+    assert answer.outcome == "related" and answer.related()
+    text = ask_text("Summarize the documents", "--index", str(seed_index))
+    for p in answer.related():
+        assert f"{p.source} (characters {p.start}-{p.end})" in text and " ".join(p.text.split()) in text

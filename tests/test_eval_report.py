@@ -173,3 +173,20 @@ def test_cli_error_names_the_item_whose_evidence_is_missing(tmp_path, seed_index
     result = runner.invoke(eval_app, ["--gold", str(gold), "--corpus", str(SEEDS), "--index", str(seed_index)])
     assert result.exit_code == 1 and f"evidence of item {rows[1]['id']} not found" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_scores_chart_labels_every_value_and_counts_the_answers():
+    from eval.report import scores_figure
+
+    report = gold_report()
+    report["metrics"]["overall"].update(keyword_accuracy=0.0, answered=2, abstention_precision=1.0)
+    ax = scores_figure(report).axes[0]
+    labels = [t.get_text() for t in ax.texts]
+    bars = [b for container in ax.containers for b in container]
+    assert len(labels) == len(bars) and "0.000" in labels and "n/a" in labels    # a 0 is a value, a gap says so
+    assert "abstention_precision" in ax.get_legend_handles_labels()[1]
+    assert [t.get_text() for t in ax.get_xticklabels()][-1] == "overall\nanswered 2 of 3"
+    bench = bench_report()
+    bench["metrics"]["answers"]["abstention_rate"] = 0.5
+    ax = scores_figure(bench).axes[0]
+    assert "answered 1 of 2" in ax.get_title() and "0.000" in [t.get_text() for t in ax.texts]   # exact_match 0.0

@@ -122,7 +122,7 @@ def client(server):
 
 def assert_exact_citations(result: dict) -> None:
     assert set(result) == {"question", "rewritten_query", "answer", "abstained", "outcome", "citations", "passages", "latency_ms",
-                           "short_answer", "confidence", "notice"}
+                           "short_answer", "confidence", "notice", "assessment", "related"}
     for c in result["citations"]:
         assert f"[{c['n']}]" in result["answer"]
         assert rag.read_source(SEEDS / c["source"])[c["start"] : c["end"]] == c["quote"]
@@ -288,6 +288,16 @@ PROBE = """
 """
 
 
+def card_offsets(card) -> tuple[int, int]:
+    """The character offsets in a sources card's details line, opened to read them and closed again."""
+    summary = card.locator(".rag-card-foot summary")
+    summary.click()
+    details = card.locator(".rag-offsets").inner_text()
+    summary.click()
+    start, end = (int(x) for x in details.split("characters")[1].split(";")[0].strip().split("–"))
+    return start, end
+
+
 def ask_in_page(page, question: str) -> dict:
     """Type ``question``, press Enter, wait for the finished answer; returns the probe's measurements."""
     before = page.locator("#rag-chat .rag-answer, #rag-chat .rag-abstain").count()
@@ -351,8 +361,8 @@ def test_browser_chat_citation_click_shows_the_highlighted_passage(server):
             card.wait_for(state="visible")
             assert page.locator(".rag-card.active").count() == 1 and "active" in card.get_attribute("class")
             head = card.locator(".rag-card-head").inner_text()
-            assert "china-pakistan-strategic-dialogue-2026.txt" in head
-            start, end = (int(x) for x in head.split("characters")[1].strip().split("–"))
+            assert "china-pakistan-strategic-dialogue-2026.txt" in head and "characters" not in head
+            start, end = card_offsets(card)
             mark = card.locator("mark.rag-quote")
             assert mark.is_visible() and mark.inner_text() == text[start:end] and "Gwadar" in mark.inner_text()
             para = card.locator(".rag-para").inner_text()
@@ -507,8 +517,8 @@ def test_browser_upload_pdf_and_docx_then_cite_the_pdfs_second_page(tmp_path):
             card = page.locator(f"#rag-src-{turn}-{key}")
             card.wait_for(state="visible")
             head = card.locator(".rag-card-head").inner_text()
-            assert "dialogue.pdf" in head and "page 2" in head, head
-            start, end = (int(x) for x in head.split("characters")[1].strip().split("–"))
+            assert "dialogue.pdf" in head and "page 2" in head and "characters" not in head, head
+            start, end = card_offsets(card)
             stored = rag.load_index(index).texts["dialogue.pdf"].text
             mark = card.locator("mark.rag-quote")
             assert mark.is_visible() and mark.inner_text() == stored[start:end] and "2026" in mark.inner_text()
@@ -538,5 +548,72 @@ def test_browser_on_a_phone_a_tapped_citation_brings_its_quote_into_view(server)
             page.wait_for_timeout(800)  # smooth scrolling, if any, settles
             box = mark.bounding_box()
             assert box is not None and 0 <= box["y"] and box["y"] + min(box["height"], 200) <= 844, box
+        finally:
+            browser.close()
+
+
+def test_browser_citations_in_human_terms_question_headings_never_answers_and_export(tmp_path):
+    """An FAQ page whose questions are headings: the answer quotes the text under the question, never the
+    question; the card names the file and the question it sits under, the character offsets only in its details
+    line; the page's heading is drawn in one font; "Export" downloads the conversation as Markdown."""
+    from tests.documents import make_faq_html
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium found (install Debian's `chromium` package, or set RAG_CHROMIUM); never downloaded")
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    make_faq_html(corpus / "canal-cycles-faq.html")
+    (corpus / "gym.md").write_text("# Ironbark Fitness\n\n## Guests\n\nMembers may bring one guest a month for £8.\n",
+                                   encoding="utf-8")
+    rag.build_index(corpus, index)
+    stored = rag.load_index(index).texts["canal-cycles-faq.html"].text
+    question = "How much does it cost to rent a bike?"
+    with serving(index, corpus, tmp_path / "serve.log") as url, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+            page.goto(url, wait_until="domcontentloaded")
+            page.locator("#rag-input textarea").wait_for(timeout=30_000)
+            assert not page.locator("#rag-export").is_enabled()  # nothing to keep yet
+
+            # The heading "Ask the documents" is drawn in one font (its "A" was once in another).
+            page.evaluate("() => document.fonts.ready")
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("DOM.enable")
+            cdp.send("CSS.enable")
+            root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+            heading = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "#rag-intro h2"})["nodeId"]
+            fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": heading})["fonts"]
+            assert len(fonts) == 1, fonts
+
+            ask_in_page(page, question)
+            answer = page.locator("#rag-chat .rag-answer").last
+            assert answer.locator(".rag-assessment").inner_text().startswith(("Direct answer found", "Possible answer"))
+            assert "£12" in answer.inner_text() and question not in answer.locator(".rag-text").inner_text()
+            cite = answer.locator("a.rag-cite").first
+            assert cite.get_attribute("title") == f"canal-cycles-faq.html · {question}"
+            key, turn = cite.get_attribute("data-key"), cite.get_attribute("data-turn")
+            cite.click()
+            card = page.locator(f"#rag-src-{turn}-{key}")
+            card.wait_for(state="visible")
+            head = card.locator(".rag-card-head").inner_text()
+            assert "canal-cycles-faq.html" in head and "characters" not in head, head
+            assert card.locator(".rag-section").inner_text() == question
+            assert not card.locator(".rag-offsets").is_visible()  # offsets wait in the closed details line
+            start, end = card_offsets(card)
+            assert card.locator("mark.rag-quote").inner_text() == stored[start:end] and "£12" in stored[start:end]
+
+            with page.expect_download() as download:
+                page.click("#rag-export")
+            assert download.value.suggested_filename == "conversation.md"
+            markdown = Path(download.value.path()).read_text(encoding="utf-8")
+            assert f"## 1. {question}\n\n*{answer.locator('.rag-assessment').inner_text()}*" in markdown
+            assert f"**[1]** canal-cycles-faq.html · {question}\n\n> {stored[start:end]}" in markdown
+            assert f"<sub>characters {start}–{end}</sub>" in markdown
+
+            page.click("#rag-new")
+            sync_api.expect(page.locator("#rag-export")).to_be_disabled()  # a new conversation has nothing to keep
         finally:
             browser.close()

@@ -84,6 +84,35 @@ def test_no_direct_answer_and_nothing_relevant_look_different(text, reader):
     assert "Not found in the documents" in message and "Related reading" not in message and 'data-outcome="none"' in message
 
 
+def test_related_reading_says_where_in_words_and_never_offers_a_heading(text, reader):
+    """A related passage is named by its file, page and section; the offsets wait in the card's details line;
+    a heading-like paragraph (a title without sentence punctuation) is never an item of its own."""
+    start = text.index("Gwadar")
+    title = rag.Passage(0, "faq.md", 2, 17, "Ports and roads", 0.9, para_start=2, para_end=17)  # a whole short paragraph
+    body = rag.Passage(1, SOURCE, start, start + 60, text[start:start + 60], 0.5, para_start=0, para_end=len(text),
+                       heading="Ports <b>&</b> roads", page=2)
+    answer = rag.Answer("q?", rag.answerers.base.RELATED_TEXT, [], [title, body], True, "q?", outcome="related")
+    cards = render.answer_cards(answer, reader)
+    assert [c["mark"] for c in cards] == [body.text]
+    message = render.answer_html(2, answer.text, cards=cards, abstained=True, outcome="related")
+    item = re.search(r"<li>(.*?)</li>", message).group(1)
+    assert f"{SOURCE}, page 2 · Ports &#60;b&#62;&#38;&#60;/b&#62; roads" in item and "characters" not in item
+    panel = render.sources_html([{"turn": 2, "question": "q?", "cards": cards}])
+    head = re.search(r'<div class="rag-card-head">(.*?)</div>', panel).group(1)
+    assert "page 2" in head and "rag-section" in head and "characters" not in head and "<b>" not in head
+    assert f'<span class="rag-offsets">characters {start}–{start + 60}' in panel
+
+
+def test_an_answer_says_how_sure_it_is_in_words():
+    assert [rag.records.assessment("answer", c) for c in (0.9, 0.5, 0.3, None)] == [
+        "Direct answer found — high confidence", "Direct answer found — medium confidence",
+        "Possible answer — low confidence: check the quoted passage", "Direct answer found"]
+    assert rag.records.assessment("related", 0.2).startswith("No direct answer")
+    assert rag.records.assessment("none", 0.0) == "Not found in the documents"
+    message = render.answer_html(1, "Text [1]", cards=[], assessment="Direct answer found — high confidence")
+    assert '<div class="rag-assessment">Direct answer found — high confidence</div>' in message
+
+
 def test_everything_is_escaped():
     evil = '<img src=x onerror="alert(1)"> [1]'
     assert "<img" not in render.user_html(evil)

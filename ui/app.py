@@ -1,10 +1,13 @@
 """The chat page: ``rag serve`` starts a Gradio app over one shared :class:`rag.Chain`.
 
-- Chat with streamed answers; citation markers are links that show their passage in the sources panel
-  (the quoted span highlighted inside its paragraph, with the file name and character offsets).
+- Chat with streamed answers, each saying how sure it is in words; citation markers are links that show their
+  passage in the sources panel (the quoted span highlighted inside its paragraph, under its file, page or section
+  heading; the character offsets in a details line). "Export" downloads the conversation as Markdown.
 - Abstentions look different and list the closest passages as related reading; a follow-up shows the query
   that was actually searched.
 - Each browser session keeps its own history (``gr.State``); answering requests queue with a concurrency limit.
+- Thumbs up / down on each answer (after a thumbs-down, an optional note on where the right answer is), stored
+  beside the index by :mod:`rag.feedback` for ``rag eval --feedback``.
 - ``/ask`` API: ``Client(url).predict(question, history, api_name="/ask")`` returns the ``rag ask --json``
   object, ``history`` being a list of ``{"question", "answer"}``.
 - The HTTP API under ``/v1/`` (``ui.api``: ask, search, documents, OpenAI-compatible chat completions) on the same
@@ -26,7 +29,9 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the app never calls home
 
+import atexit
 import contextlib
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -35,6 +40,7 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -44,6 +50,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import rag
+from rag import feedback
 from ui import render
 
 log = logging.getLogger("ui")
@@ -284,9 +291,11 @@ class ChatService:
         rewritten = answer.rewritten_query if " ".join(answer.rewritten_query.split()) != " ".join(answer.question.split()) else None
         bot = render.answer_html(number, answer.text, cards=cards, abstained=answer.abstained, rewritten=rewritten,
                                  short_answer=answer.short.quote if answer.short else None, notice=answer.notice,
-                                 outcome=answer.outcome)
+                                 outcome=answer.outcome, assessment=answer.assessment)
         return {"turn": number, "question": answer.question, "answer": answer.text, "ok": True,
-                "user_html": render.user_html(question), "bot_html": bot, "cards": cards}
+                "user_html": render.user_html(question), "bot_html": bot, "cards": cards,
+                "id": uuid.uuid4().hex, "outcome": answer.outcome, "citations": [c.to_dict() for c in answer.citations],
+                "assessment": answer.assessment, "related": [p.to_dict() for p in answer.related()]}
 
     @staticmethod
     def _failed(number: int, question: str, message: str) -> dict:
@@ -296,6 +305,32 @@ class ChatService:
     @staticmethod
     def new_conversation():
         return [], [], render.EMPTY_PANEL, ""
+
+    # -- verdicts on answers (rag.feedback) ---------------------------------------------------------------------
+    @staticmethod
+    def rated_turn(turns: list[dict] | None, message: Any) -> dict | None:
+        """The answered turn shown as chat message number ``message`` (from the client: never trusted), or None."""
+        turns = list(turns or [])
+        if type(message) is not int or message % 2 != 1 or not 0 <= message // 2 < len(turns):
+            return None
+        turn = turns[message // 2]
+        return turn if turn.get("ok") and turn.get("id") else None
+
+    def rate(self, turns: list[dict] | None, turn_id: str, verdict: str | None, note: str = "") -> None:
+        """Store (``verdict`` ``up`` or ``down``, with ``note`` saying where the right answer is) or withdraw
+        (``verdict`` None) a verdict on the answer ``turn_id`` of this conversation, beside the index."""
+        turns = list(turns or [])
+        at = next((i for i, t in enumerate(turns) if t.get("ok") and t.get("id") == turn_id), None)
+        if at is None:
+            raise rag.RagError("that answer is no longer in this conversation")
+        if verdict is None:
+            feedback.withdraw(self.settings.index_dir, turn_id)
+            return
+        turn = turns[at]
+        history = [{"question": t["question"], "answer": t["answer"]} for t in turns[:at] if t["ok"]][-HISTORY_SENT:]
+        feedback.record(self.settings.index_dir, feedback.make(
+            turn["question"], history, turn["answer"], turn["outcome"], turn["citations"], verdict, note,
+            id=turn_id, settings=self.settings))
 
     # -- the API ----------------------------------------------------------------------------------------------
     def ask(self, question: str, history: list | None = None) -> dict:
@@ -308,6 +343,18 @@ class ChatService:
         except Exception:  # noqa: BLE001
             log.exception("/ask failed for %r", str(question)[:200])
             raise gr.Error(GENERIC_ERROR, print_exception=False) from None
+
+
+def export_file(turns: list[dict] | None, session: str | None, folder: Path) -> str | None:
+    """The answered turns of a session as Markdown (:func:`rag.conversation_markdown`) in one file of
+    ``folder`` per session, rewritten after each answer; None before the first answer."""
+    answered = [t for t in turns or [] if t.get("ok")]
+    if not answered:
+        return None
+    path = folder / hashlib.sha256(str(session).encode("utf-8", "replace")).hexdigest()[:32] / "conversation.md"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(rag.conversation_markdown(answered), encoding="utf-8")
+    return str(path)
 
 
 def same_secret(given: str, expected: str) -> bool:
@@ -363,7 +410,7 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
             with gr.Column(scale=3, min_width=380):
                 chat = gr.Chatbot(
                     label="Chat", show_label=False, elem_id="rag-chat", height=540, sanitize_html=False, latex_delimiters=[],
-                    feedback_options=None, buttons=["copy"], group_consecutive_messages=False,
+                    feedback_options=("Like", "Dislike"), buttons=["copy"], group_consecutive_messages=False,
                     examples=[{"text": q} for q in service.examples] or None,
                     placeholder="**Start with an example** or type your own question below." if service.examples
                     else "Type a question about the documents below.",
@@ -375,12 +422,21 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
                     )
                     ask_btn = gr.Button("Ask", variant="primary", size="md", scale=0, min_width=90, elem_id="rag-ask")
                     new_btn = gr.Button("New conversation", size="md", scale=0, min_width=190, elem_id="rag-new")
+                    export_btn = gr.DownloadButton("Export", value=None, size="md", scale=0, min_width=110, interactive=False,
+                                                   elem_id="rag-export")
+                rated = gr.Markdown("", elem_id="rag-feedback-status")
+                with gr.Row(visible=False, elem_id="rag-note-row") as note_row:
+                    note = gr.Textbox(label="Where is the right answer? (optional: a phrase from it, or the document's name)",
+                                      max_length=feedback.MAX_NOTE_CHARS, lines=1, scale=4, elem_id="rag-note")
+                    note_btn = gr.Button("Send", size="md", scale=0, min_width=90, elem_id="rag-note-send")
+                    disliked = gr.State(None)
                 with gr.Accordion("Settings", open=False, elem_id="rag-settings"):
                     k = gr.Slider(1, MAX_K, value=min(settings.top_k, MAX_K), step=1, label="Passages to retrieve")
                     mode = gr.Radio(list(MODES), value=settings.mode, label="Retrieval mode")
                     llm_note = "" if "llm" in service.answerers else " (no LLM configured: set RAG_LLM_PROVIDER to add one)"
                     answerer = gr.Radio(list(service.answerers), value=service.default_answerer,
-                                        label="Answerer", info="reader and rules quote the documents; llm writes an answer" + llm_note)
+                                        label="Answerer", info="evidence (the default) quotes the smallest set of passages that answers; "
+                                        "reader and rules quote one sentence; llm writes an answer" + llm_note)
             with gr.Column(scale=2, min_width=320):
                 gr.Markdown("### Sources")
                 panel = gr.HTML(render.EMPTY_PANEL, elem_id="rag-sources-panel", js_on_load=None)
@@ -413,6 +469,7 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
                     to_remove = gr.State(None)
 
         outputs = [chat, turns, panel, box]
+        quiet = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
         answering = {"concurrency_limit": concurrency, "concurrency_id": "answer", "api_visibility": "private",
                      "show_progress": "hidden"}
         gr.on([box.submit, ask_btn.click], service.respond, [box, turns, k, mode, answerer], outputs, **answering)
@@ -424,6 +481,44 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
         chat.example_select(ask_example, [turns, k, mode, answerer], outputs, **answering)
         for reset in (new_btn.click, chat.clear):
             reset(service.new_conversation, None, outputs, api_visibility="private", queue=False, show_progress="hidden")
+
+        exports = Path(tempfile.mkdtemp(prefix="rag-exports-"))
+        atexit.register(shutil.rmtree, exports, True)
+
+        def exported(state: list[dict] | None, request: gr.Request) -> dict:
+            path = export_file(state, request.session_hash if request else None, exports)
+            return gr.update(value=path, interactive=path is not None)
+
+        turns.change(exported, [turns], [export_btn], api_visibility="private", show_progress="hidden", queue=False)
+        gr.on([new_btn.click, chat.clear], lambda: gr.update(value=None, interactive=False), None, [export_btn],
+              api_visibility="private", show_progress="hidden", queue=False)
+
+        def on_like(liked: gr.LikeData, state):
+            """A thumb was clicked (or clicked again, to take it back): store the verdict; a thumbs-down asks where
+            the right answer is."""
+            turn = service.rated_turn(state, liked.index)
+            if turn is None:
+                return "Only an answer can be rated.", gr.update(visible=False), None, ""
+            verdict = {True: "up", False: "down"}.get(liked.liked)
+            try:
+                service.rate(state, turn["id"], verdict)
+            except rag.RagError as exc:
+                return render.esc(render.friendly_error(exc)), gr.update(visible=False), None, ""
+            if verdict == "down":
+                return "Thanks: recorded as a wrong answer.", gr.update(visible=True), turn["id"], ""
+            return ("Thanks: recorded as a good answer." if verdict else "Rating taken back."), gr.update(visible=False), None, ""
+
+        def send_note(text, turn_id, state):
+            try:
+                service.rate(state, turn_id, "down", text if isinstance(text, str) else "")
+            except rag.RagError as exc:
+                return render.esc(render.friendly_error(exc)), gr.skip(), gr.skip(), gr.skip()
+            return "Thanks: your note was recorded with the wrong answer.", gr.update(visible=False), None, ""
+
+        noted = [rated, note_row, disliked, note]
+        chat.like(on_like, [turns], noted, **quiet)
+        gr.on([new_btn.click, chat.clear], lambda: ("", gr.update(visible=False), None, ""), None, noted, **quiet)
+        gr.on([note_btn.click, note.submit], send_note, [note, disliked, turns], noted, **quiet)
 
         def ask(question: str, history: list[dict] | None = None) -> dict:
             """Answer a question about the documents; history is a list of {"question", "answer"} (oldest first). Returns the `rag ask --json` object."""
@@ -442,7 +537,6 @@ def build_demo(service: ChatService, concurrency: int = DEFAULT_CONCURRENCY) -> 
                     gr.update(examples=[{"text": q} for q in service.examples] or None))
 
         refreshed = [seen, corpus_line, table, chosen, trashed, notice, chat]
-        quiet = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
         demo.load(panel_state, [seen], refreshed, **quiet)
         gr.Timer(REFRESH_SECONDS).tick(panel_state, [seen], refreshed, **quiet)
 
@@ -494,7 +588,7 @@ def launch(demo: gr.Blocks, host: str, port: int, *, block: bool = True, quiet: 
 
 
 # -- the command line: `rag serve` ---------------------------------------------------------------------------
-cli = typer.Typer(add_completion=False, help="Start the chat UI.")
+cli = typer.Typer(add_completion=False, rich_markup_mode=None, help="Start the chat UI.")
 
 
 def _settings(**overrides) -> rag.Settings:

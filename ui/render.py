@@ -5,8 +5,8 @@ the user is HTML-escaped; the only markup is ours.
 
 A citation marker ``[n]`` becomes ``<a class="rag-cite" data-turn=T data-key=cN>``; the sources panel holds
 one card per citation (or, for an abstention, per related passage) with the id ``rag-src-T-cN``. A click on a
-marker shows its card (see ``CLICK_JS``): the quoted span highlighted inside its paragraph, with the file name
-and the character offsets.
+marker shows its card (see ``CLICK_JS``): the file, its page (PDF) or the heading of the section, and the quoted
+span highlighted inside its paragraph; the character offsets only in the card's details line.
 
 Example:
     >>> cards = [{"key": "c1", "label": "[1]", "source": "a.txt", "start": 0, "end": 5,
@@ -119,16 +119,16 @@ def _clip_after(text: str, limit: int) -> tuple[str, bool]:
 
 
 def card(key: str, label: str, source: str, start: int, end: int, span_text: str, reader: SourceReader,
-         para: tuple[int, int] | None, context: int = CONTEXT_CHARS, page: int | None = None) -> dict:
-    """What a sources-panel card shows: the span inside (a window of) its paragraph, read from the source file
-    (a PDF's ``page`` beside the file name).
+         para: tuple[int, int] | None, context: int = CONTEXT_CHARS, page: int | None = None, heading: str = "") -> dict:
+    """What a sources-panel card shows: the span inside (a window of) its paragraph, read from the source file,
+    and where it is in words (:func:`rag.records.place`: the file, a PDF's ``page``, the section's ``heading``).
 
     When the file is missing or changed since indexing (the span no longer matches), the card shows the span
     alone, marked ``exact=False``.
     """
     base = {"key": key, "label": label, "source": source, "start": start, "end": end, "mark": span_text,
             "before": "", "after": "", "clip_left": False, "clip_right": False,
-            "para_start": start, "para_end": end, "exact": False, "page": page}
+            "para_start": start, "para_end": end, "exact": False, "page": page, "heading": heading}
     text = reader.text(source)
     if text is None or text[start:end] != span_text:
         return base
@@ -148,18 +148,19 @@ def _paragraph(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def answer_cards(answer, reader: SourceReader) -> list[dict]:
-    """Cards for an answer: one per citation; for an abstention, one per related passage."""
+    """Cards for an answer: one per citation; for an abstention, one per related passage (:meth:`rag.Answer.related`:
+    never a heading, none when nothing relevant was found)."""
     if answer.abstained:
-        if getattr(answer, "outcome", "related") == "none":
-            return []  # nothing relevant: no passage is offered as reading
-        return [card(f"p{i}", f"Related {i}", p.source, p.start, p.end, p.text, reader, (p.para_start, p.para_end))
-                for i, p in enumerate(answer.passages[:RELATED], 1)]
+        return [card(f"p{i}", f"Related {i}", p.source, p.start, p.end, p.text, reader, (p.para_start, p.para_end),
+                     page=p.page, heading=p.heading)
+                for i, p in enumerate(answer.related(RELATED), 1)]
     cards = []
     short_answer = getattr(answer, "short", None)
     for c in answer.citations:
         holder = next((p for p in answer.passages if p.source == c.source and p.start <= c.start and c.end <= p.end), None)
         para = (holder.para_start, holder.para_end) if holder and holder.para_end > holder.para_start else None
-        cards.append(card(f"c{c.n}", f"[{c.n}]", c.source, c.start, c.end, c.quote, reader, para, page=getattr(c, "page", None)))
+        cards.append(card(f"c{c.n}", f"[{c.n}]", c.source, c.start, c.end, c.quote, reader, para, page=c.page,
+                          heading=c.heading))
         if short_answer and short_answer.citation == c.n and c.start <= short_answer.start < short_answer.end <= c.end:
             cards[-1]["short"] = [short_answer.start - c.start, short_answer.end - c.start]
     return cards
@@ -174,19 +175,23 @@ def user_html(question: str) -> str:
     return f'<div class="rag-msg rag-user">{esc(shown)}{extra}</div>'
 
 
+def _place(c: dict) -> str:
+    """Where a card's span is, in words (:func:`rag.records.place`)."""
+    return rag.records.place(c["source"], c.get("page"), c.get("heading") or "")
+
+
 def _link(turn: int, c: dict, text: str, cls: str = "rag-cite") -> str:
-    page = f", page {c['page']}" if c.get("page") else ""
-    title = esc(f"{c['source']}{page}, characters {c['start']}–{c['end']}")
+    title = esc(_place(c))
     return (f'<a class="{cls}" href="#rag-src-{turn}-{c["key"]}" data-turn="{turn}" data-key="{c["key"]}" '
             f'title="{title}">{text}</a>')
 
 
 def answer_html(turn: int, text: str, *, cards: list[dict] | None = None, abstained: bool = False,
                 rewritten: str | None = None, streaming: bool = False, short_answer: str | None = None,
-                notice: str | None = None, outcome: str = "answer") -> str:
-    """The assistant's message: text with citation links (a leading short answer in bold), the rewritten
-    query, a notice on how it was made, or an abstention's look (``outcome`` ``related``: no direct answer,
-    the closest passages; ``none``: nothing relevant)."""
+                notice: str | None = None, outcome: str = "answer", assessment: str | None = None) -> str:
+    """The assistant's message: the ``assessment`` (:func:`rag.records.assessment`: how sure, in words), text with
+    citation links (a leading short answer in bold), the rewritten query, a notice on how it was made, or an
+    abstention's look (``outcome`` ``related``: no direct answer, the closest passages; ``none``: nothing relevant)."""
     by_key = {c["key"]: c for c in cards or []}
 
     def marker(m: re.Match) -> str:
@@ -210,13 +215,15 @@ def answer_html(turn: int, text: str, *, cards: list[dict] | None = None, abstai
         parts.append(f'<div class="rag-abstain-head">{head}</div><div class="rag-text">{body}</div>')
         if cards:
             items = "".join(
-                f'<li>{_link(turn, c, esc(c["source"]) + " · " + str(c["start"]) + "–" + str(c["end"]))}'
+                f'<li>{_link(turn, c, esc(_place(c)))}'
                 f'<span class="rag-snippet"> {esc(short(c["mark"], 140))}</span></li>'
                 for c in cards
             )
             parts.append(f'<div class="rag-related"><div class="rag-related-head">Related reading: the closest passages, not an answer</div><ol>{items}</ol></div>')
         return f'<div class="rag-msg rag-abstain" data-turn="{turn}" data-outcome="{esc(outcome)}">{"".join(parts)}</div>'
     state = " rag-streaming" if streaming else ""
+    if assessment:
+        parts.insert(0, f'<div class="rag-assessment">{esc(assessment)}</div>')
     parts.append(f'<div class="rag-text">{body}</div>')
     return f'<div class="rag-msg rag-answer{state}" data-turn="{turn}">{"".join(parts)}</div>'
 
@@ -245,13 +252,17 @@ def card_html(turn: int, question: str, c: dict, siblings: list[dict], active: b
                     for s in siblings) if len(siblings) > 1 else ""
     left = "… " if c["clip_left"] else ""
     right = " …" if c["clip_right"] else ""
+    offsets = f'characters {c["start"]}–{c["end"]}'
     if c["exact"]:
         shown_from = c["start"] - len(c["before"])
         shown_to = c["end"] + len(c["after"])
-        window = "" if (shown_from, shown_to) == (c["para_start"], c["para_end"]) else f" · showing {shown_from}–{shown_to}"
-        foot = f'paragraph {c["para_start"]}–{c["para_end"]}{window}'
+        window = "" if (shown_from, shown_to) == (c["para_start"], c["para_end"]) else f"; showing {shown_from}–{shown_to}"
+        details = f'{offsets}; paragraph {c["para_start"]}–{c["para_end"]}{window}'
+        warning = ""
     else:
-        foot = "the source file is not available or has changed since indexing: showing the indexed text only"
+        details = offsets
+        warning = ('<div class="rag-card-warn">The source file is not available or has changed since indexing: '
+                   "showing the indexed text only.</div>")
     return (
         f'<section class="rag-card{" active" if active else ""}" id="rag-src-{turn}-{c["key"]}" '
         f'data-turn="{turn}" data-key="{c["key"]}">'
@@ -260,9 +271,10 @@ def card_html(turn: int, question: str, c: dict, siblings: list[dict], active: b
         + f'<div class="rag-card-head"><span class="rag-card-label">{esc(c["label"])}</span>'
         f'<span class="rag-file">{esc(c["source"])}</span>'
         + (f'<span class="rag-page">page {c["page"]}</span>' if c.get("page") else "")
-        + f'<span class="rag-offsets">characters {c["start"]}–{c["end"]}</span></div>'
+        + (f'<span class="rag-section">{esc(c["heading"])}</span>' if c.get("heading") else "")
+        + f'</div>{warning}'
         f'<div class="rag-para">{left}{esc(c["before"])}<mark class="rag-quote">{_mark(c)}</mark>{esc(c["after"])}{right}</div>'
-        f'<div class="rag-card-foot">{foot}</div></section>'
+        f'<details class="rag-card-foot"><summary>Details</summary><span class="rag-offsets">{details}</span></details></section>'
     )
 
 
@@ -316,7 +328,12 @@ CLICK_JS = """
 </script>
 """
 
+# Gradio's bundled SourceSansPro-SemiBold.woff2 holds 55 glyphs (A, B and some Cyrillic), so text of weight 600 (the
+# page's heading, buttons) showed its first "A" in Source Sans Pro and the rest in a fallback font. The last
+# @font-face for a weight wins: weight 600 is drawn with the complete Bold file that Gradio ships beside it.
 CSS = """
+@font-face { font-family: "Source Sans Pro"; src: url("static/fonts/SourceSansPro/SourceSansPro-Bold.woff2") format("woff2");
+  font-weight: 600; font-style: normal; }
 .rag-msg { line-height: 1.55; }
 .rag-user { overflow-wrap: anywhere; }
 .rag-dim { opacity: .65; font-size: .9em; }
@@ -349,12 +366,16 @@ span.rag-pending { opacity: .6; cursor: default; }
 .rag-card-head { display: flex; flex-wrap: wrap; gap: .6em; align-items: baseline; margin-bottom: .5em; }
 .rag-card-label { font-weight: 700; color: #1d4ed8; }
 .rag-file { font-family: ui-monospace, monospace; font-weight: 600; }
-.rag-offsets { font-size: .85em; opacity: .75; }
+.rag-offsets { font-size: .95em; }
 .rag-page { font-weight: 600; }
+.rag-section { font-style: italic; overflow-wrap: anywhere; }
+.rag-card-warn { font-size: .85em; color: #b45309; margin-bottom: .4em; }
+.rag-assessment { font-size: .85em; font-weight: 600; margin-bottom: .3em; opacity: .8; }
 .rag-para { line-height: 1.6; color: #334155; overflow-wrap: anywhere; }
 .rag-short { font-weight: 700; text-decoration: underline; text-decoration-thickness: 2px; }
 .rag-para mark.rag-quote { background: #fde68a; color: #111827; padding: .05em .1em; border-radius: .2em; }
-.rag-card-foot { margin-top: .6em; font-size: .8em; opacity: .65; }
+.rag-card-foot { margin-top: .6em; font-size: .8em; opacity: .7; }
+.rag-card-foot summary { cursor: pointer; }
 .dark .rag-card { background: #111827; border-color: #374151; }
 .dark .rag-para { color: #e5e7eb; }
 .dark a.rag-cite, .dark span.rag-cite { background: #1e3a8a; color: #dbeafe !important; border-color: #1e40af; }
