@@ -552,6 +552,54 @@ def test_browser_on_a_phone_a_tapped_citation_brings_its_quote_into_view(server)
             browser.close()
 
 
+def test_browser_sources_panel_follows_the_latest_turn_when_it_cites_nothing(server):
+    """Issue 32: after an answer with a citation, a turn without citations never leaves that card in the sources
+    panel: a summary request shows its related reading (labelled so), an answer with nothing relevant says that no
+    passage is cited; the earlier answer's marker still shows its own card."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium found (install Debian's `chromium` package, or set RAG_CHROMIUM); never downloaded")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server, wait_until="domcontentloaded")
+            page.locator("#rag-input textarea").wait_for(timeout=30_000)
+            panel, shown = page.locator("#rag-sources-panel"), page.locator("#rag-sources-panel .rag-card.active")
+
+            ask_in_page(page, "Which port will the corridor improve?")
+            first = page.locator("#rag-src-1-c1")
+            first.wait_for(state="visible", timeout=30_000)
+            quote = first.locator("mark.rag-quote").inner_text()
+            assert "Gwadar" in quote
+
+            # A summary request (the rules answerer only quotes): its related reading replaces the earlier card.
+            ask_in_page(page, "summarize the article in two sentences")
+            related = page.locator("#rag-src-2-p1")
+            related.wait_for(state="visible", timeout=30_000)
+            assert not first.is_visible() and shown.count() == 1
+            assert "Related reading" in related.locator(".rag-related-head").inner_text()
+
+            # Nothing relevant (the evidence answerer says so): no card at all, a note instead.
+            page.locator("#rag-settings").get_by_text("Settings", exact=True).click()
+            page.locator("#rag-settings").get_by_label("evidence", exact=True).check()
+            ask_in_page(page, "What is the capital of France?")
+            assert page.locator("#rag-chat .rag-abstain").last.get_attribute("data-outcome") == "none"
+            note = page.locator("#rag-src-3-none")
+            note.wait_for(state="visible", timeout=30_000)
+            assert "No passages cited for this answer." in note.inner_text()
+            assert shown.count() == 1 and not first.is_visible() and not related.is_visible()
+            assert quote not in panel.inner_text() and "Gwadar" not in panel.inner_text()
+
+            # The first answer's marker still shows its card (and the note goes).
+            page.locator('#rag-chat a.rag-cite[data-turn="1"][data-key="c1"]').first.click()
+            first.wait_for(state="visible")
+            assert not note.is_visible() and shown.count() == 1 and quote in panel.inner_text()
+        finally:
+            browser.close()
+
+
 def test_browser_citations_in_human_terms_question_headings_never_answers_and_export(tmp_path):
     """An FAQ page whose questions are headings: the answer quotes the text under the question, never the
     question; the card names the file and the question it sits under, the character offsets only in its details

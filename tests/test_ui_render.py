@@ -55,6 +55,19 @@ def test_markers_become_links_to_cards_with_the_quote_in_its_paragraph(text, rea
     assert f'<mark class="rag-quote">{render.esc(text[start:end])}</mark>' in panel
 
 
+def test_a_turn_without_cards_never_shows_an_earlier_turns_card(text, reader):
+    """Issue 32: the latest turn decides what the panel shows; the earlier cards stay for their markers."""
+    start = text.index("Gwadar")
+    cards = render.answer_cards(_answer(text, start, start + 6), reader)
+    turns = [{"turn": 1, "question": "Which port?", "cards": cards}, {"turn": 2, "question": "Summarize it", "cards": []}]
+    panel = render.sources_html(turns)
+    assert 'id="rag-src-1-c1"' in panel and panel.count(" active") == 1
+    assert re.search(r'class="rag-card rag-card-none active" id="rag-src-2-none"', panel) and render.NO_PASSAGES in panel
+    related = [dict(cards[0], key="p1", label="Related 1")]
+    panel = render.sources_html(turns[:1] + [dict(turns[1], cards=related)])
+    assert 'class="rag-card active" id="rag-src-2-p1"' in panel and "Related reading" in panel and "rag-card-none" not in panel
+
+
 def test_streaming_markers_are_placeholders_and_unknown_markers_stay_text():
     assert 'rag-pending">[2]<' in render.answer_html(1, "Some text [2]", streaming=True)
     final = render.answer_html(1, "Some text [2]", cards=[])

@@ -267,6 +267,8 @@ def card_html(turn: int, question: str, c: dict, siblings: list[dict], active: b
         f'<section class="rag-card{" active" if active else ""}" id="rag-src-{turn}-{c["key"]}" '
         f'data-turn="{turn}" data-key="{c["key"]}">'
         f'<div class="rag-card-q">For: <q>{esc(short(question, 160))}</q></div>'
+        + ('<div class="rag-related-head">Related reading: the closest passages, not an answer</div>'
+           if c["key"].startswith("p") else "")
         + (f'<div class="rag-chips">{chips}</div>' if chips else "")
         + f'<div class="rag-card-head"><span class="rag-card-label">{esc(c["label"])}</span>'
         f'<span class="rag-file">{esc(c["source"])}</span>'
@@ -287,16 +289,24 @@ def _mark(c: dict) -> str:
     return f'{esc(m[:a])}<strong class="rag-short">{esc(m[a:b])}</strong>{esc(m[b:])}'
 
 
+NO_PASSAGES = "No passages cited for this answer."
+
+
 def sources_html(turns: list[dict]) -> str:
-    """All cards of the conversation; the first card of the latest answer is shown, the rest on demand."""
-    with_cards = [t for t in turns if t.get("cards")]
-    if not with_cards:
+    """All cards of the conversation (an earlier answer's marker still shows its card); shown is the first card of
+    the latest turn, or, when that turn has none (nothing relevant found), :data:`NO_PASSAGES`: never the card of
+    an earlier turn."""
+    if not turns:
         return EMPTY_PANEL
-    last = with_cards[-1]
+    last = turns[-1]
     out = []
-    for t in with_cards:
-        for i, c in enumerate(t["cards"]):
+    for t in turns:
+        for i, c in enumerate(t.get("cards") or []):
             out.append(card_html(t["turn"], t["question"], c, t["cards"], active=(t is last and i == 0)))
+    if not last.get("cards"):  # a card of its own, so that choosing an earlier marker hides it (CLICK_JS)
+        out.append(f'<section class="rag-card rag-card-none active" id="rag-src-{last["turn"]}-none" '
+                   f'data-turn="{last["turn"]}"><div class="rag-card-q">For: <q>{esc(short(last["question"], 160))}</q></div>'
+                   f'<div class="rag-sources-empty">{NO_PASSAGES}</div></section>')
     return f'<div class="rag-sources" id="rag-sources">{"".join(out)}</div>'
 
 
@@ -360,6 +370,8 @@ span.rag-pending { opacity: .6; cursor: default; }
 .rag-sources-empty { opacity: .7; padding: 1em; border: 1px dashed #cbd5e1; border-radius: .5em; }
 .rag-card { display: none; border: 1px solid #cbd5e1; border-radius: .6em; padding: .8em 1em; background: #fff; }
 .rag-card.active { display: block; }
+.rag-sources .rag-card.rag-card-none { border: 0; padding: 0; background: transparent; }
+.rag-card .rag-related-head { font-size: .85em; color: #b45309; margin-bottom: .4em; }
 .rag-card-q { font-size: .85em; opacity: .7; margin-bottom: .4em; }
 .rag-chips { margin-bottom: .5em; }
 .rag-chips a.rag-cite.current { background: #1d4ed8; color: #fff !important; }
