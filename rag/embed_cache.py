@@ -24,6 +24,10 @@ from rag.embedding import Embedder
 
 VECTORS = "embeddings.npy"
 KEYS = "embeddings.keys"
+COSINES = "cosines.npy"
+COSINE_KEYS = "cosines.keys"
+"""The chunks' vectors under the answerers' cosine model, one row per chunk (chunk id order): read at question
+time, and the next build's cache of them."""
 
 
 def _key(text: str) -> str:
@@ -31,9 +35,11 @@ def _key(text: str) -> str:
 
 
 class CachedEmbedder:
-    """``embedder.encode`` answered from the ``previous`` build's vectors where a text is the same."""
+    """``embedder.encode`` answered from the ``previous`` build's vectors where a text is the same (``files``: the
+    names of the vectors and keys files)."""
 
-    def __init__(self, embedder: Embedder, previous: Path | None = None):
+    def __init__(self, embedder: Embedder, previous: Path | None = None, files: tuple[str, str] = (VECTORS, KEYS)):
+        self.files = files
         self.embedder = embedder
         self.dimension = embedder.dimension
         self.reused = self.embedded = 0
@@ -41,8 +47,8 @@ class CachedEmbedder:
         self._old: np.ndarray | None = None
         if previous is not None:
             try:
-                old = np.load(previous / VECTORS, mmap_mode="r", allow_pickle=False)
-                keys = (previous / KEYS).read_text(encoding="ascii").split()
+                old = np.load(previous / files[0], mmap_mode="r", allow_pickle=False)
+                keys = (previous / files[1]).read_text(encoding="ascii").split()
             except (OSError, ValueError):
                 old, keys = None, []  # an older build without a cache, or a damaged one: embed everything
             if old is not None and old.ndim == 2 and old.shape == (len(keys), self.dimension):
@@ -75,9 +81,10 @@ class CachedEmbedder:
         self._vectors.append(out)
         return out
 
-    def save(self, folder: Path) -> None:
-        """Write the vectors of this build (each text once) for the next one."""
+    def save(self, folder: Path, every_row: bool = False) -> None:
+        """Write the vectors of this build for the next one: each text once, or (``every_row``) every row encoded,
+        in order."""
         vectors = np.concatenate(self._vectors) if self._vectors else np.zeros((0, self.dimension), np.float32)
-        first = sorted({k: i for i, k in reversed(list(enumerate(self._keys)))}.values())  # each key's first row
-        np.save(folder / VECTORS, np.ascontiguousarray(vectors[first]), allow_pickle=False)
-        (folder / KEYS).write_text("".join(self._keys[i] + "\n" for i in first), encoding="ascii")
+        rows = range(len(self._keys)) if every_row else sorted({k: i for i, k in reversed(list(enumerate(self._keys)))}.values())
+        np.save(folder / self.files[0], np.ascontiguousarray(vectors[list(rows)]), allow_pickle=False)
+        (folder / self.files[1]).write_text("".join(self._keys[i] + "\n" for i in rows), encoding="ascii")

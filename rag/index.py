@@ -5,7 +5,9 @@ Layout: ``index_dir/CURRENT`` names the live build, a folder ``index_dir/build-*
 ``chunks.faiss``, ``chunks_bm25/``, ``paragraphs.faiss``, ``paragraphs_bm25/``; with Milvus, collections the
 manifest names; see :mod:`rag.paragraphs`), ``acronyms.json`` (see :mod:`rag.acronyms`), ``texts.jsonl``
 (the extracted text and page starts of each PDF, HTML and Word file; see :mod:`rag.extract`), the embedding
-cache ``embeddings.npy`` + ``embeddings.keys`` (see :mod:`rag.embed_cache`: a rebuild embeds only what changed)
+cache ``embeddings.npy`` + ``embeddings.keys`` (see :mod:`rag.embed_cache`: a rebuild embeds only what changed),
+``cosines.npy`` + ``cosines.keys`` (each chunk's vector under the answerers' cosine model, so a question embeds
+only itself)
 and (optional) ``encoder.onnx``, the query encoder (the embedding
 model exported to ONNX, so queries are encoded without importing PyTorch; see :mod:`rag.embedding`). A build is written to a new folder and made live by
 atomically replacing ``CURRENT`` (then the store's ``publish``), so a crash at any moment leaves the previous
@@ -34,16 +36,19 @@ from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
+
 from rag import checksums
 from rag.acronyms import Acronyms, find_acronyms
 from rag.chunking import VERSION as CHUNKER_VERSION
 from rag.chunking import Chunker, has_blank_lines
 from rag.config import Settings
 from rag.corpus import Document, extracted_kind, scan_corpus
-from rag.embed_cache import KEYS, VECTORS, CachedEmbedder
+from rag.embed_cache import COSINE_KEYS, COSINES, KEYS, VECTORS, CachedEmbedder
 from rag.embedders import make_embedder, resolve
 from rag.embedding import ONNX_FILE, Embedder, export_onnx
 from rag.errors import RagError
+from rag.extract import VERSION as EXTRACT_VERSION
 from rag.extract import Extracted, ExtractError, LimitExceeded
 from rag.paragraphs import Paragraphs, paragraph_of, paragraph_texts
 from rag.records import Chunk
@@ -51,11 +56,11 @@ from rag.relevance import calibrate
 from rag.sandbox import extract_bounded
 from rag.stores import TABLES, RemoteBackend, StoreBackend, VectorStore, open_backend
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 POINTER = "CURRENT"
 TEXTS = "texts.jsonl"
-FILES = ("manifest.json", "chunks.jsonl", "acronyms.json", TEXTS)
-REUSED = ("manifest.json", "chunks.jsonl", TEXTS, VECTORS, KEYS)
+FILES = ("manifest.json", "chunks.jsonl", "acronyms.json", TEXTS, COSINES)
+REUSED = ("manifest.json", "chunks.jsonl", TEXTS, VECTORS, KEYS, COSINES, COSINE_KEYS)
 """The files of the live build that the next build reuses (only when none of them is damaged)."""
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, called as the embedding advances."""
@@ -83,7 +88,8 @@ class BuildReport:
 @dataclass
 class Index:
     """A loaded index: manifest, chunks (list position == chunk id), the chunks' table of the vector store (dense
-    and BM25 search), the paragraphs', and the extracted texts of PDF, HTML and Word files by source."""
+    and BM25 search), the paragraphs', the chunks' vectors under the answerers' cosine model (memory-mapped, row
+    == chunk id), and the extracted texts of PDF, HTML and Word files by source."""
 
     path: Path
     manifest: dict
@@ -91,6 +97,7 @@ class Index:
     store: VectorStore
     paragraphs: Paragraphs
     acronyms: Acronyms
+    cosines: np.ndarray
     texts: dict[str, Extracted] = field(default_factory=dict)
     backend: StoreBackend | None = None
 
@@ -123,6 +130,7 @@ def _fingerprint(settings: Settings, files: dict[str, str]) -> dict:
         "embedding_model": resolve(settings.embedding_model),
         "chunker": asdict(_chunker(settings)),
         "chunker_version": CHUNKER_VERSION,
+        "extract_version": EXTRACT_VERSION,
         "vector_store": settings.vector_store,
         **({"faiss_kind": settings.faiss_kind} if settings.vector_store == "faiss" else {"milvus_uri": settings.milvus_uri}),
         "extract_limits": {name: getattr(settings, name) for name in sorted(Settings.model_fields) if name.startswith("extract_")},
@@ -259,7 +267,8 @@ def _previous(build: Path | None, fingerprint: dict, settings: Settings) -> _Pre
         return _Previous()
     prev = _Previous(embeddings=build if old.get("embedding_model") == resolve(settings.embedding_model) else None)
     try:
-        prev.texts = {sha: ex for _, sha, ex in _read_texts(build / TEXTS)}
+        if old.get("fingerprint", {}).get("extract_version") == EXTRACT_VERSION:  # else every file is extracted again
+            prev.texts = {sha: ex for _, sha, ex in _read_texts(build / TEXTS)}
         if all(old.get("fingerprint", {}).get(k) == fingerprint[k] for k in ("chunker", "chunker_version", "format_version")):
             hashes = old["fingerprint"]["files"]
             for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines():
@@ -312,17 +321,10 @@ def _write_build(
                        + (f" ({'; '.join(f'{n}: {w}' for n, w in list(failed.items())[:5])})" if failed else ""))
     embedder = make_embedder(settings.embedding_model, settings.batch_size, backend="torch")
     of = paragraph_of(chunks)
-    done, total = 0, len(chunks) + len(set(of))
-
-    def advance(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress("embedding", done, total)
-
     texts_of_chunks = [c.indexed_text for c in chunks]
     texts_of_paragraphs = paragraph_texts(chunks, of)
     workers_write = bool(settings.ray_address) and getattr(backend, "remote", False)
+    advance = _advance(progress, "embedding", len(chunks) + len(set(of)))
     if workers_write:  # Ray workers embed and insert into the store themselves; no vector comes back here
         ray = _ray_embedder(settings)
         store, paragraphs = (_written_by_workers(backend, folder, table, texts, ray, advance)
@@ -334,7 +336,13 @@ def _write_build(
         paragraphs = backend.build(folder, "paragraphs", cached.encode(texts_of_paragraphs, on_batch=advance), texts_of_paragraphs)
         cached.save(folder)
         counts = {"embedded": cached.embedded, "reused": cached.reused}
-    query_encoder = export_onnx(cosine_embedder(embedder, settings), folder / ONNX_FILE)
+    cosine = cosine_embedder(embedder, settings)
+    query_encoder = export_onnx(cosine, folder / ONNX_FILE)
+    if query_encoder["kind"] == "onnx":  # the export equals the model within 1e-5 cosine and runs faster
+        cosine = Embedder(cosine.model_name, settings.batch_size, onnx_path=folder / ONNX_FILE, backend="onnx")
+    cosines = CachedEmbedder(cosine, prev.embeddings, (COSINES, COSINE_KEYS))
+    cosines.encode([c.text for c in chunks], on_batch=_advance(progress, "cosines", len(chunks)))
+    cosines.save(folder, every_row=True)
     relevance = calibrate(embedder, store)  # what an off-topic question scores on this corpus
     (folder / "acronyms.json").write_text(find_acronyms(texts_of_chunks).to_json(), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
@@ -371,6 +379,19 @@ def _write_build(
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
     return manifest, counts, failed
+
+
+def _advance(progress: Progress | None, stage: str, total: int) -> Callable[[int], None]:
+    """A counter that reports ``stage``'s progress as texts are done."""
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(stage, done, total)
+
+    return advance
 
 
 def cosine_embedder(embedder, settings: Settings) -> Embedder:
@@ -525,7 +546,13 @@ def _validated(build: Path, manifest: dict, chunks: list[Chunk], store: VectorSt
         texts = {source: ex for source, _, ex in _read_texts(build / TEXTS)}
     except (ValueError, KeyError, TypeError) as exc:
         raise RagError(f"index file corrupted: {build / TEXTS} ({exc}): {fix}") from None
-    return Index(build, manifest, chunks, store, paragraphs, acronyms, texts, backend)
+    try:
+        cosines = np.load(build / COSINES, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise RagError(f"index file corrupted: {build / COSINES} ({exc}): {fix}") from None
+    if cosines.ndim != 2 or len(cosines) != len(chunks):
+        raise RagError(f"index files disagree on the chunk count ({len(chunks)} chunks, {len(cosines)} rows in {COSINES}): {fix}")
+    return Index(build, manifest, chunks, store, paragraphs, acronyms, cosines, texts, backend)
 
 
 @dataclass

@@ -128,7 +128,7 @@ class Retriever:
         kind = answer_type(query)
         signals = {
             "e5": np.array([d_score.get(p.id, floor) for p in passages]),
-            "cosine": self.cosines(query, [p.text for p in passages]) if passages else np.zeros(0),
+            "cosine": self.passage_cosines(query, passages),
             "bm25": np.array([b_score.get(p.id, 0.0) / top for p in passages]),
             "rrf": np.array([p.score for p in passages]),
             "para": np.array([para.get(p.id, 0.0) for p in passages]),
@@ -171,6 +171,14 @@ class Retriever:
         in a bounded cache shared by all threads)."""
         vectors = self._sentences.encode([question, *sentences])
         return (vectors[1:] @ vectors[0]).astype(np.float64)
+
+    def passage_cosines(self, question: str, passages: list[Passage]) -> np.ndarray:
+        """Cosine similarity of ``question`` and each chunk of ``passages`` under :attr:`cosine_embedder`: the
+        chunks' vectors were stored when the index was built, so only the question is embedded."""
+        if not passages:
+            return np.zeros(0)
+        rows = np.asarray(self.index.cosines[[p.id for p in passages]], dtype=np.float32)
+        return (rows @ self._sentences.encode([question])[0]).astype(np.float64)
 
     def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
         """``passages`` ordered by the reader's best sentence score (ties keep their order), that score as ``score``:

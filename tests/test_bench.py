@@ -16,7 +16,7 @@ from eval.bench.scale import (
     synthetic,
     synthetic_texts,
 )
-from tests.conftest import GOLD, SEEDS
+from tests.conftest import GOLD, ROOT, SEEDS
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +135,20 @@ def test_embedders_run_alone_through_the_main_parser_and_report_the_ratio_to_min
     lines = embedders.report(res)
     assert lines[0] == "| 20 paragraphs (30 chunks), 5 questions | MiniLM | e5-small | e5 / MiniLM |"
     assert "| index build (s) | 2.00 | 6.00 | 3.00x |" in lines
+
+
+def test_sizes_run_alone_side_by_side_with_the_stock_pipeline(tmp_path):
+    """The real corpus, then synthetic paragraphs up to the next size; both pipelines at each size, in one run."""
+    from eval.bench import sizes
+
+    out = tmp_path / "out"
+    res = main(["--sizes", "--text-corpus", str(ROOT / "tests" / "fixtures" / "bench_tiny"), "--size-points", "1,60",
+                "--size-questions", "6", "--cold-runs", "1", "--out", str(out)])
+    assert [p["paragraphs"] for p in res["rag"]] == [p["paragraphs"] for p in res["baseline"]] == [6, 60]
+    small, grown = res["rag"]
+    assert grown["chunks"] > small["chunks"] and len(grown["ask_ms"]) == len(grown["search_ms"]) == 6
+    assert res["baseline"][1]["chunks"] > res["baseline"][0]["chunks"] and res["build"]["baseline"]["build_s"] > 0
+    assert small["hit@5"] > 0.5 and res["cold_rag_ask_s"]
+    table = "\n".join(sizes.report(res))
+    assert "| 60 |" in table and "stock" in table
+    assert json.loads((out / "bench_sizes.json").read_text())["real_paragraphs"] == 6

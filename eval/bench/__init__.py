@@ -5,6 +5,7 @@
     rag bench --skip-scale --out /tmp/bench   # --skip-pipelines, --skip-cold, --skip-incremental likewise
     rag bench --embedders                     # only the MiniLM / e5-small comparison
     rag bench --hostile                       # only the broken and hostile files: refusals, seconds, peak RSS
+    rag bench --sizes                         # only rag and stock LangChain at 1k, 10k and 100k passages
 
 One run, one machine; figures are printed with their ratio to the baseline measured in the same run, so a busy
 machine shifts both sides alike. Nothing here asserts on a time. The parts, in the order they run:
@@ -18,7 +19,8 @@ machine shifts both sides alike. Nothing here asserts on a time. The parts, in t
 They write ``OUT/bench.json`` and ``OUT/latency_vs_size.png``; ``--embedders`` (``embedders``) runs alone and
 writes ``OUT/bench_embedders.json``, ``--hostile`` (``hostile``: each hostile file through the index build's
 bounded extraction, and a 10 MB upload expanding to 10 GiB) alone and writes ``OUT/bench_hostile.json``.
-``common`` holds the shared helpers; each step that needs a fresh process runs as
+``--sizes`` (``sizes``: build, warm search and answers, memory and cold start at 1k, 10k and 100k paragraphs, side
+by side with the stock pipeline) alone and writes ``OUT/bench_sizes.json``. ``common`` holds the shared helpers; each step that needs a fresh process runs as
 ``python -m eval.bench --worker NAME --payload JSON`` (``WORKERS``).
 """
 
@@ -32,10 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from eval.bench import embedders, hostile, incremental, pipelines, scale, scale_out, throughput
+from eval.bench import embedders, hostile, incremental, pipelines, scale, scale_out, sizes, throughput
 from eval.bench.common import DEFAULT_TEXT_CORPUS, ROOT, elapsed, log
 
-WORKERS = {**pipelines.WORKERS, **embedders.WORKERS}
+WORKERS = {**pipelines.WORKERS, **embedders.WORKERS, **sizes.WORKERS}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,6 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--hostile", action="store_true", help="run only the hostile-files benchmark (bench_hostile.json)")
     ap.add_argument("--hostile-repeats", type=int, default=20, help="--hostile: extractions of a small file timed for the per-file cost [20]")
     ap.add_argument("--hostile-gib", type=float, default=10, help="--hostile: GiB the big bombs expand to (10: a 10 MB file) [10]")
+    ap.add_argument("--sizes", action="store_true", help="run only rag and the stock pipeline at --size-points paragraphs (bench_sizes.json)")
+    ap.add_argument("--size-points", default="1000,10000,100000", help="--sizes: paragraphs per point; up to the real corpus, the real corpus [1000,10000,100000]")
+    ap.add_argument("--size-questions", type=int, default=100, help="--sizes: real questions timed per point [100]")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--payload", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -106,6 +111,13 @@ def main(argv=None) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         (out / "bench_embedders.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
         return res
+    if args.sizes:
+        with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
+            res = sizes.bench_sizes(args, Path(tmp))
+        print("\n".join(sizes.report(res)))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench_sizes.json").write_text(json.dumps(res, indent=1, default=float), encoding="utf-8")
+        return res
     if args.hostile:
         with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
             res = hostile.bench_hostile(args, Path(tmp))
@@ -132,11 +144,11 @@ def main(argv=None) -> dict:
         if args.ray_texts:
             res["ray"] = scale_out.bench_ray(args, texts)
         if not args.skip_scale:
-            sizes = [int(s) for s in args.scale_sizes.split(",") if s.strip()]
+            scale_sizes = [int(s) for s in args.scale_sizes.split(",") if s.strip()]
             log("fitting the synthetic vector generator to the real embeddings")
             model = scale.fit_generator(vecs, qvecs)
             res["generator"] = {"calibration": model["calibration"]}
-            res["scale"] = scale.bench_scale(args, model, texts, sizes, work)
+            res["scale"] = scale.bench_scale(args, model, texts, scale_sizes, work)
     res["seconds"] = elapsed()
     print(report(res))
     out.mkdir(parents=True, exist_ok=True)
