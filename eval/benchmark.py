@@ -241,17 +241,18 @@ def run_benchmark(
             progress=(lambda stage, done, total: progress("embedding corpus", done, total)) if progress else None,
         )
         answerer = answerer or settings.answerer
-        threshold = None
+        threshold = cross_threshold = None
         if answerer == "reader":  # answer everything, decide abstention afterwards: the same answers, plus the curve
             threshold = settings.reader_threshold if settings.reader_threshold is not None else rag.load_reader(settings.reader_model).threshold
             settings = settings.model_copy(update={"reader_threshold": 0.0})
-        elif answerer == "evidence":  # likewise with the fusion's calibrated threshold
+        elif answerer == "evidence":  # likewise with the fusion's calibrated thresholds
             threshold = settings.fusion_threshold
             if threshold is None:
-                threshold = rag.load_fusion(report.manifest["embedding_model"], settings.fusion_model).answer
+                fusion = rag.load_fusion(report.manifest["embedding_model"], settings.fusion_model)
+                threshold, cross_threshold = fusion.answer, fusion.cross_answer
             settings = settings.model_copy(update={"fusion_threshold": 0.0})
         chain = rag.load_chain(index_dir, answerer=answerer, settings=settings)
-        build = {"threshold": threshold, "built": report.built, "documents": report.manifest["counts"]["documents"],
+        build = {"threshold": threshold, "cross_threshold": cross_threshold, "built": report.built, "documents": report.manifest["counts"]["documents"],
                  "chunks": report.manifest["counts"]["chunks"],
                  "query_encoder": chain.retriever.embedder.backend}
         with torch_threads(threads):
@@ -285,7 +286,10 @@ def _score(chain: rag.Chain, names: dict[str, str], questions, settings, answers
             record.update(answer.to_dict())
             if build.get("threshold") is not None and answer.confidence is not None:
                 record["would_contain"] = bool(q.answers) and not answer.abstained and contains_answer(answer.text, q.answers)
-                record["abstained"] = answer.abstained or answer.confidence < build["threshold"]
+                line = build["threshold"]
+                if build.get("cross_threshold") is not None and retriever.crosslingual(q.question):
+                    line = build["cross_threshold"]          # a question in another language: the card's own line
+                record["abstained"] = answer.abstained or answer.confidence < line
                 if record["abstained"]:
                     record.update(answer="", citations=[], short_answer=None)
             scored = bool(q.answers) and not record["abstained"]

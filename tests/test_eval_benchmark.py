@@ -89,6 +89,8 @@ def test_run_on_the_tiny_benchmark(tmp_path):
     assert result.records[-1]["is_impossible"] is True
     json.dumps(result.records)                                    # the records are JSON
     assert result.build["documents"] == 6 and result.build["built"]
+    fusion = rag.load_fusion("e5-small")          # answers are decided afterwards at the card's thresholds
+    assert (result.build["threshold"], result.build["cross_threshold"]) == (fusion.answer, fusion.cross_answer)
     # the working folder is reused: the second run does not rebuild, and answers only a sample
     again = run_benchmark(bench, bench.select(limit=4), rag.Settings(), answers=2, work_dir=tmp_path)
     assert not again.build["built"]
