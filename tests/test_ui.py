@@ -298,6 +298,25 @@ def card_offsets(card) -> tuple[int, int]:
     return start, end
 
 
+@contextlib.contextmanager
+def chat_page(url: str, **page_options):
+    """A headless Chromium page on the chat at ``url`` with its question box ready (a skip without Playwright or
+    Chromium; never a downloaded browser)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium found (install Debian's `chromium` package, or set RAG_CHROMIUM); never downloaded")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(**({"viewport": {"width": 1400, "height": 1000}} | page_options))
+            page.goto(url, wait_until="domcontentloaded")
+            page.locator("#rag-input textarea").wait_for(timeout=30_000)
+            yield page
+        finally:
+            browser.close()
+
+
 def ask_in_page(page, question: str) -> dict:
     """Type ``question``, press Enter, wait for the finished answer; returns the probe's measurements."""
     before = page.locator("#rag-chat .rag-answer, #rag-chat .rag-abstain").count()
@@ -529,75 +548,53 @@ def test_browser_upload_pdf_and_docx_then_cite_the_pdfs_second_page(tmp_path):
 
 
 def test_browser_on_a_phone_a_tapped_citation_brings_its_quote_into_view(server):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no Chromium found (install Debian's `chromium` package, or set RAG_CHROMIUM); never downloaded")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-            page.goto(server, wait_until="domcontentloaded")
-            page.locator("#rag-input textarea").wait_for(timeout=30_000)
-            ask_in_page(page, "Which port's development and operation will be optimized?")
-            cite = page.locator("#rag-chat .rag-answer a.rag-cite").last
-            cite.scroll_into_view_if_needed()
-            cite.tap()
-            mark = page.locator(".rag-card.active mark.rag-quote")
-            mark.wait_for(state="visible")
-            page.wait_for_timeout(800)  # smooth scrolling, if any, settles
-            box = mark.bounding_box()
-            assert box is not None and 0 <= box["y"] and box["y"] + min(box["height"], 200) <= 844, box
-        finally:
-            browser.close()
+    with chat_page(server, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True) as page:
+        ask_in_page(page, "Which port's development and operation will be optimized?")
+        cite = page.locator("#rag-chat .rag-answer a.rag-cite").last
+        cite.scroll_into_view_if_needed()
+        cite.tap()
+        mark = page.locator(".rag-card.active mark.rag-quote")
+        mark.wait_for(state="visible")
+        page.wait_for_timeout(800)  # smooth scrolling, if any, settles
+        box = mark.bounding_box()
+        assert box is not None and 0 <= box["y"] and box["y"] + min(box["height"], 200) <= 844, box
 
 
 def test_browser_sources_panel_follows_the_latest_turn_when_it_cites_nothing(server):
     """Issue 32: after an answer with a citation, a turn without citations never leaves that card in the sources
     panel: a summary request shows its related reading (labelled so), an answer with nothing relevant says that no
     passage is cited; the earlier answer's marker still shows its own card."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no Chromium found (install Debian's `chromium` package, or set RAG_CHROMIUM); never downloaded")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(server, wait_until="domcontentloaded")
-            page.locator("#rag-input textarea").wait_for(timeout=30_000)
-            panel, shown = page.locator("#rag-sources-panel"), page.locator("#rag-sources-panel .rag-card.active")
+    with chat_page(server) as page:
+        panel, shown = page.locator("#rag-sources-panel"), page.locator("#rag-sources-panel .rag-card.active")
 
-            ask_in_page(page, "Which port will the corridor improve?")
-            first = page.locator("#rag-src-1-c1")
-            first.wait_for(state="visible", timeout=30_000)
-            quote = first.locator("mark.rag-quote").inner_text()
-            assert "Gwadar" in quote
+        ask_in_page(page, "Which port will the corridor improve?")
+        first = page.locator("#rag-src-1-c1")
+        first.wait_for(state="visible", timeout=30_000)
+        quote = first.locator("mark.rag-quote").inner_text()
+        assert "Gwadar" in quote
 
-            # A summary request (the rules answerer only quotes): its related reading replaces the earlier card.
-            ask_in_page(page, "summarize the article in two sentences")
-            related = page.locator("#rag-src-2-p1")
-            related.wait_for(state="visible", timeout=30_000)
-            assert not first.is_visible() and shown.count() == 1
-            assert "Related reading" in related.locator(".rag-related-head").inner_text()
+        # A summary request (the rules answerer only quotes): its related reading replaces the earlier card.
+        ask_in_page(page, "summarize the article in two sentences")
+        related = page.locator("#rag-src-2-p1")
+        related.wait_for(state="visible", timeout=30_000)
+        assert not first.is_visible() and shown.count() == 1
+        assert "Related reading" in related.locator(".rag-related-head").inner_text()
 
-            # Nothing relevant (the evidence answerer says so): no card at all, a note instead.
-            page.locator("#rag-settings").get_by_text("Settings", exact=True).click()
-            page.locator("#rag-settings").get_by_label("evidence", exact=True).check()
-            ask_in_page(page, "What is the capital of France?")
-            assert page.locator("#rag-chat .rag-abstain").last.get_attribute("data-outcome") == "none"
-            note = page.locator("#rag-src-3-none")
-            note.wait_for(state="visible", timeout=30_000)
-            assert "No passages cited for this answer." in note.inner_text()
-            assert shown.count() == 1 and not first.is_visible() and not related.is_visible()
-            assert quote not in panel.inner_text() and "Gwadar" not in panel.inner_text()
+        # Nothing relevant (the evidence answerer says so): no card at all, a note instead.
+        page.locator("#rag-settings").get_by_text("Settings", exact=True).click()
+        page.locator("#rag-settings").get_by_label("evidence", exact=True).check()
+        ask_in_page(page, "What is the capital of France?")
+        assert page.locator("#rag-chat .rag-abstain").last.get_attribute("data-outcome") == "none"
+        note = page.locator("#rag-src-3-none")
+        note.wait_for(state="visible", timeout=30_000)
+        assert "No passages cited for this answer." in note.inner_text()
+        assert shown.count() == 1 and not first.is_visible() and not related.is_visible()
+        assert quote not in panel.inner_text() and "Gwadar" not in panel.inner_text()
 
-            # The first answer's marker still shows its card (and the note goes).
-            page.locator('#rag-chat a.rag-cite[data-turn="1"][data-key="c1"]').first.click()
-            first.wait_for(state="visible")
-            assert not note.is_visible() and shown.count() == 1 and quote in panel.inner_text()
-        finally:
-            browser.close()
+        # The first answer's marker still shows its card (and the note goes).
+        page.locator('#rag-chat a.rag-cite[data-turn="1"][data-key="c1"]').first.click()
+        first.wait_for(state="visible")
+        assert not note.is_visible() and shown.count() == 1 and quote in panel.inner_text()
 
 
 def test_browser_citations_in_human_terms_question_headings_never_answers_and_export(tmp_path):

@@ -13,7 +13,7 @@ import rag
 from rag import feedback
 from rag.cli import app
 from tests.conftest import SEEDS
-from tests.test_ui import CHROMIUM_ARGS, ask_in_page, chromium_path, serving
+from tests.test_ui import ask_in_page, chat_page, serving
 
 pytest.importorskip("gradio")
 
@@ -24,42 +24,31 @@ def thumb(page, label: str) -> None:
 
 
 def test_browser_thumbs_and_a_note_become_a_regression_set(seed_index, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no Chromium found (install Debian's `chromium` package, or set RAG_CHROMIUM); never downloaded")
     index = shutil.copytree(seed_index, tmp_path / "index")
     stored = index / feedback.FILE
-    with serving(index, SEEDS, tmp_path / "serve.log") as url, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url, wait_until="domcontentloaded")
-            page.locator("#rag-input textarea").wait_for(timeout=30_000)
-            status = page.locator("#rag-feedback-status")
-            note_row = page.locator("#rag-note-row")
+    with serving(index, SEEDS, tmp_path / "serve.log") as url, chat_page(url) as page:
+        status = page.locator("#rag-feedback-status")
+        note_row = page.locator("#rag-note-row")
 
-            # The settings say which answerer is the default.
-            page.locator("#rag-settings").get_by_text("Settings").first.click()
-            page.get_by_text("evidence (the default)", exact=False).first.wait_for(timeout=10_000)
+        # The settings say which answerer is the default.
+        page.locator("#rag-settings").get_by_text("Settings").first.click()
+        page.get_by_text("evidence (the default)", exact=False).first.wait_for(timeout=10_000)
 
-            # Thumbs up on an answer: stored at once, no note asked for.
-            ask_in_page(page, "Which port will the corridor improve?")
-            thumb(page, "Like")
-            page.wait_for_function("() => document.querySelector('#rag-feedback-status').innerText.includes('good answer')")
-            assert not note_row.is_visible()
+        # Thumbs up on an answer: stored at once, no note asked for.
+        ask_in_page(page, "Which port will the corridor improve?")
+        thumb(page, "Like")
+        page.wait_for_function("() => document.querySelector('#rag-feedback-status').innerText.includes('good answer')")
+        assert not note_row.is_visible()
 
-            # A follow-up, thumbs down, then where the right answer is.
-            ask_in_page(page, "When was it?")
-            thumb(page, "Dislike")
-            page.wait_for_function("() => document.querySelector('#rag-feedback-status').innerText.includes('wrong answer')")
-            note_row.wait_for(state="visible")
-            page.locator("#rag-note textarea").fill("Gwadar <b>Port</b>")
-            page.locator("#rag-note-send").click()
-            page.wait_for_function("() => document.querySelector('#rag-feedback-status').innerText.includes('note was recorded')")
-            assert not note_row.is_visible() and "<b>" not in status.inner_html()
-        finally:
-            browser.close()
+        # A follow-up, thumbs down, then where the right answer is.
+        ask_in_page(page, "When was it?")
+        thumb(page, "Dislike")
+        page.wait_for_function("() => document.querySelector('#rag-feedback-status').innerText.includes('wrong answer')")
+        note_row.wait_for(state="visible")
+        page.locator("#rag-note textarea").fill("Gwadar <b>Port</b>")
+        page.locator("#rag-note-send").click()
+        page.wait_for_function("() => document.querySelector('#rag-feedback-status').innerText.includes('note was recorded')")
+        assert not note_row.is_visible() and "<b>" not in status.inner_html()
 
     lines = [json.loads(line) for line in stored.read_text(encoding="utf-8").splitlines()]
     assert [line["verdict"] for line in lines] == ["up", "down", "down"] and lines[1]["id"] == lines[2]["id"]
