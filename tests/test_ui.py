@@ -591,9 +591,19 @@ def test_browser_sources_panel_follows_the_latest_turn_when_it_cites_nothing(ser
         assert shown.count() == 1 and not first.is_visible() and not related.is_visible()
         assert quote not in panel.inner_text() and "Gwadar" not in panel.inner_text()
 
-        # The first answer's marker still shows its card (and the note goes).
-        page.locator('#rag-chat a.rag-cite[data-turn="1"][data-key="c1"]').first.click()
-        first.wait_for(state="visible")
+        # The first answer's marker still shows its card (and the note goes). The chat may still scroll itself to
+        # the last answer while it settles, moving the marker from under the first click: click again then.
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        marker = page.locator('#rag-chat a.rag-cite[data-turn="1"][data-key="c1"]').first
+        for _ in range(3):
+            marker.click()
+            try:
+                first.wait_for(state="visible", timeout=5_000)
+                break
+            except PlaywrightTimeout:
+                continue
+        assert first.is_visible()
         assert not note.is_visible() and shown.count() == 1 and quote in panel.inner_text()
 
 
