@@ -25,8 +25,7 @@ import rag
 from eval.benchmark import load_benchmark, write_corpus
 from eval.cli import split_articles
 from eval.metrics import contains_answer
-from rag.fusion.model import card_path, decision_evidence
-from rag.reader.candidates import is_heading
+from rag.fusion.model import card_path
 
 GRID = [round(0.01 * i, 2) for i in range(1, 60)]
 
@@ -38,7 +37,7 @@ class Row:
     answerable: bool
     confidence: float
     right: bool
-    """Answerable, and the evidence set holds a gold answer."""
+    """Answerable, and the answer (the evidence set) holds a gold answer."""
 
 
 def collect(bench_dir: Path, per_language: int, work: Path, settings: rag.Settings) -> tuple[list[Row], dict]:
@@ -52,8 +51,8 @@ def collect(bench_dir: Path, per_language: int, work: Path, settings: rag.Settin
     kept = [d for members in by_article.values() for i, d in enumerate(members) if i % 2 == 0]
     names = write_corpus(kept, work / "corpus")
     rag.build_index(work / "corpus", work / "index", settings)
-    chain = rag.load_chain(work / "index", settings=settings)
-    answerer = chain._get(None)
+    # every question answered (threshold 0): the decision is taken here, at each threshold of the grid
+    chain = rag.load_chain(work / "index", settings=settings.model_copy(update={"fusion_threshold": 0.0}))
     kept_ids = set(names.values())
     questions = [q for q in bench.questions if q.article in by_article and q.gold_doc_ids]
     rng = random.Random(0)
@@ -61,16 +60,12 @@ def collect(bench_dir: Path, per_language: int, work: Path, settings: rag.Settin
     for lang in sorted({q.lang for q in questions}):
         pool = [q for q in questions if q.lang == lang]
         for q in rng.sample(pool, min(per_language, len(pool))):
-            state = chain._prepare({"question": q.question, "history": []})
-            passages = [p for p in state["passages"] if not is_heading(p, 0, len(p.text))]
-            if not passages:
+            answer = chain.ask(q.question)
+            if answer.outcome != "answer":  # no passage at all
                 continue
-            query = state["query"]
-            cross = answerer.crosslingual(query.text)
-            confidence = answerer.fusion.confidence(decision_evidence(query.asked, passages), cross)
             answerable = q.gold_doc_ids[0] in kept_ids
-            text = " ".join(p.text for p in answerer.evidence_set(query.text, passages))
-            rows.append(Row(lang, cross, answerable, confidence, answerable and contains_answer(text, q.answers)))
+            rows.append(Row(lang, chain.retriever.crosslingual(q.question), answerable, answer.confidence,
+                            answerable and contains_answer(answer.text, q.answers)))
     data = {"benchmark": bench.name, "articles": sorted(by_article), "held_out_articles": sorted(held_out),
             "paragraphs_indexed": len(kept), "paragraphs_left_out": len(docs) - len(kept),
             "questions_per_language": per_language}

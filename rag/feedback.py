@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -32,15 +31,14 @@ import re
 import threading
 import unicodedata
 import uuid
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 from rag.chain import clean_question, history_turns
 from rag.config import Settings
 from rag.errors import RagError
+from rag.locks import exclusive
 
 FILE = "feedback.jsonl"
 LOCK = ".feedback.lock"
@@ -174,14 +172,6 @@ def _line(fb: Feedback) -> bytes:
     return (json.dumps(fb.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
 
 
-@contextmanager
-def _locked(index_dir: Path) -> Iterator[None]:
-    """This process's threads, then every process, one at a time."""
-    with _local, open(index_dir / LOCK, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-
-
 def record(index_dir: str | Path, fb: Feedback) -> Path:
     """Append ``fb`` to the index's feedback (dropping the oldest lines first when the file would pass
     :data:`MAX_FILE_BYTES`); returns the file's path."""
@@ -201,7 +191,7 @@ def _append(index_dir: Path, line: bytes) -> Path:
         raise RagError(f"no index folder {index_dir} to keep feedback in")
     target = path(index_dir)
     try:
-        with _locked(index_dir):
+        with exclusive(index_dir / LOCK, _local):
             size = target.stat().st_size if target.exists() else 0
             if size + len(line) > MAX_FILE_BYTES:
                 _drop_oldest(target, MAX_FILE_BYTES * 3 // 4 - len(line))
@@ -239,7 +229,7 @@ def read(index_dir: str | Path, settings: Settings | None = None) -> Stored:
     if not target.is_file():
         return Stored([], 0, target)
     try:
-        with _locked(Path(index_dir)):
+        with exclusive(Path(index_dir) / LOCK, _local):
             lines = target.read_bytes().splitlines()
     except OSError as exc:
         raise RagError(f"cannot read feedback {target}: {exc.strerror or exc}") from None

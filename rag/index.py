@@ -24,13 +24,11 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import islice
@@ -50,6 +48,7 @@ from rag.embedding import ONNX_FILE, Embedder, export_onnx
 from rag.errors import RagError
 from rag.extract import VERSION as EXTRACT_VERSION
 from rag.extract import Extracted, ExtractError, LimitExceeded
+from rag.locks import exclusive
 from rag.paragraphs import Paragraphs, paragraph_of, paragraph_texts
 from rag.records import Chunk
 from rag.relevance import calibrate
@@ -138,13 +137,6 @@ def _fingerprint(settings: Settings, files: dict[str, str]) -> dict:
     }
 
 
-@contextmanager
-def _locked(index_dir: Path) -> Iterator[None]:
-    with open(index_dir / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-
-
 def current_build(index_dir: Path) -> Path | None:
     """The live build folder, or None when there is no index yet."""
     pointer = index_dir / POINTER
@@ -198,7 +190,7 @@ def _build(corpus_dir: Path, index_dir: Path, settings: Settings, scan, fingerpr
            progress: Progress | None, backend: StoreBackend) -> BuildReport:
     docs, skipped, too_large = scan.documents, scan.not_text, list(scan.too_large)
     index_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(index_dir):
+    with exclusive(index_dir / ".lock"):
         notes: list[str] = []
         try:
             live = current_build(index_dir) if (index_dir / POINTER).exists() else None

@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import threading
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from rag.documents import add_documents, check_upload
 from rag.errors import RagError
 from rag.sandbox import extract_bounded
 from rag.index import BuildReport, Progress, build_index, current_build
+from rag.locks import exclusive
 
 LOCK = ".documents.lock"
 
@@ -88,11 +88,9 @@ class DocumentManager:
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
-        with self._lock:
-            self.index_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.index_dir / LOCK, "w") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                yield
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        with exclusive(self.index_dir / LOCK, self._lock):
+            yield
 
     def _build(self, progress: Progress | None) -> BuildReport:
         return build_index(self.corpus_dir, self.index_dir, self.settings, progress=progress)
