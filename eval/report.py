@@ -198,7 +198,7 @@ def scores_figure(report: dict):
         ax.bar_label(bars, labels=["n/a" if math.isnan(v) else f"{v:.3f}" for v in values[m]],
                      fontsize=8 if single else 6, rotation=0 if single else 90, padding=2)
     ticks = groups if benchmark else [
-        g + (f"\n{answered_label(metrics[g])}" if answered_label(metrics[g]) else "") for g in groups]
+        g + (f"\n{label}" if (label := answered_label(metrics[g])) else "") for g in groups]
     ax.set_xticks(range(len(groups)), ticks, rotation=20 if len(groups) > 4 else 0, fontsize=8)
     ax.set_ylim(0, 1.1 if single else 1.25)  # room for the values above the bars
     ax.set_yticks([i / 5 for i in range(6)])

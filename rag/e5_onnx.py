@@ -69,18 +69,19 @@ class Weights:
 
     def word_rows(self, ids: np.ndarray) -> np.ndarray:
         """The dequantised word embeddings of ``ids`` (any shape), float32 with a last axis of ``hidden``."""
-        blocks = self.tensors["emb.word"][ids.reshape(-1)]
-        nib = blocks["qs"]
-        q = np.concatenate([nib & 0x0F, nib >> 4], axis=-1).astype(np.float32) - 8.0
-        rows = q * blocks["d"].astype(np.float32)[..., None]
-        return rows.reshape(*ids.shape, self.hidden)
+        return _dequantised(self.tensors["emb.word"][ids.reshape(-1)]).reshape(*ids.shape, self.hidden)
 
     def matrix(self, name: str) -> np.ndarray:
         """A dequantised 4-bit weight matrix (rows: outputs), float32."""
         blocks = self.tensors[name]
-        nib = blocks["qs"]
-        q = np.concatenate([nib & 0x0F, nib >> 4], axis=-1).astype(np.float32) - 8.0
-        return (q * blocks["d"].astype(np.float32)[..., None]).reshape(blocks.shape[0], -1)
+        return _dequantised(blocks).reshape(blocks.shape[0], -1)
+
+
+def _dequantised(blocks: np.ndarray) -> np.ndarray:
+    """Q4_0 blocks as float32 values, one row of 32 per block: (low nibbles, then high nibbles) - 8, times the scale."""
+    nib = blocks["qs"]
+    q = np.concatenate([nib & 0x0F, nib >> 4], axis=-1).astype(np.float32) - 8.0
+    return q * blocks["d"].astype(np.float32)[..., None]
 
 
 def model_file() -> Path:

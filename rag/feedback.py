@@ -122,6 +122,12 @@ def _plain(value, limit: int, what: str) -> str:
     return text
 
 
+def _checked_id(value) -> str:
+    if not (isinstance(value, str) and _ID.match(value)):
+        raise RagError("a feedback id is 32 hexadecimal digits")
+    return value
+
+
 def _cited(item) -> Cited:
     if not isinstance(item, dict):
         raise RagError('each citation must be an object {"source", "start", "end", "quote"}')
@@ -142,10 +148,7 @@ def make(question, history, answer, outcome, citations, verdict, note: str = "",
         raise RagError(f"the verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
     if outcome not in OUTCOMES:
         raise RagError(f"the outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-    if id is None:
-        id = uuid.uuid4().hex
-    elif not (isinstance(id, str) and _ID.match(id)):
-        raise RagError("a feedback id is 32 hexadecimal digits")
+    id = uuid.uuid4().hex if id is None else _checked_id(id)
     if time is None:
         time = datetime.now(timezone.utc).isoformat(timespec="seconds")
     else:
@@ -180,9 +183,7 @@ def record(index_dir: str | Path, fb: Feedback) -> Path:
 
 def withdraw(index_dir: str | Path, id: str) -> Path:
     """Take back the verdict ``id`` (a thumb clicked again): a line ``{"id", "withdrawn": true}``."""
-    if not (isinstance(id, str) and _ID.match(id)):
-        raise RagError("a feedback id is 32 hexadecimal digits")
-    return _append(Path(index_dir), (json.dumps({"id": id, "withdrawn": True}) + "\n").encode("utf-8"))
+    return _append(Path(index_dir), (json.dumps({"id": _checked_id(id), "withdrawn": True}) + "\n").encode("utf-8"))
 
 
 def _append(index_dir: Path, line: bytes) -> Path:

@@ -31,6 +31,7 @@ CONTEXT_CHARS = 420
 SHOWN_QUESTION_CHARS = 400
 RELATED = 3
 """Passages listed as related reading under an abstention."""
+RELATED_HEAD = "Related reading: the closest passages, not an answer"
 
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+")
 
@@ -219,7 +220,7 @@ def answer_html(turn: int, text: str, *, cards: list[dict] | None = None, abstai
                 f'<span class="rag-snippet"> {esc(short(c["mark"], 140))}</span></li>'
                 for c in cards
             )
-            parts.append(f'<div class="rag-related"><div class="rag-related-head">Related reading: the closest passages, not an answer</div><ol>{items}</ol></div>')
+            parts.append(f'<div class="rag-related"><div class="rag-related-head">{RELATED_HEAD}</div><ol>{items}</ol></div>')
         return f'<div class="rag-msg rag-abstain" data-turn="{turn}" data-outcome="{esc(outcome)}">{"".join(parts)}</div>'
     state = " rag-streaming" if streaming else ""
     if assessment:
@@ -267,7 +268,7 @@ def card_html(turn: int, question: str, c: dict, siblings: list[dict], active: b
         f'<section class="rag-card{" active" if active else ""}" id="rag-src-{turn}-{c["key"]}" '
         f'data-turn="{turn}" data-key="{c["key"]}">'
         f'<div class="rag-card-q">For: <q>{esc(short(question, 160))}</q></div>'
-        + ('<div class="rag-related-head">Related reading: the closest passages, not an answer</div>'
+        + (f'<div class="rag-related-head">{RELATED_HEAD}</div>'
            if c["key"].startswith("p") else "")
         + (f'<div class="rag-chips">{chips}</div>' if chips else "")
         + f'<div class="rag-card-head"><span class="rag-card-label">{esc(c["label"])}</span>'
